@@ -1,0 +1,4 @@
+//! One module per verb: each has `run(args, global) -> CmdResult`.
+
+pub mod explain;
+pub mod simulate;

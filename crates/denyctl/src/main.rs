@@ -1,0 +1,25 @@
+//! denyctl: the binary. Thin: parse flags, dispatch to a verb, map errors to exit codes.
+
+mod cli;
+mod cmd;
+mod error;
+mod input;
+mod output;
+
+use clap::Parser;
+
+fn main() {
+    let cli = cli::Cli::parse();
+    let result = match &cli.command {
+        cli::Command::Simulate(a) => cmd::simulate::run(a, &cli.global),
+        cli::Command::Explain(a) => cmd::explain::run(a, &cli.global),
+    };
+    let code = match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("denyctl: {e}");
+            e.code()
+        }
+    };
+    std::process::exit(code);
+}
