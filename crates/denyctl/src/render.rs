@@ -1,0 +1,140 @@
+//! Human-readable rendering of verdicts (the `-o table` view). JSON/YAML go through `output`.
+
+use std::io::{self, Write};
+
+use denyctl_eval::{Decision, Layers, Miss, Outcome, Request, StatementRef, Verdict};
+
+/// Terminal styling, off when colour is not wanted.
+#[derive(Clone, Copy)]
+pub struct Style {
+    color: bool,
+}
+
+impl Style {
+    /// Styling for stdout.
+    pub fn stdout() -> Style {
+        Style { color: crate::output::use_color() }
+    }
+
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+    /// Red bold.
+    pub fn bad(&self, s: &str) -> String {
+        self.paint("1;31", s)
+    }
+    /// Green bold.
+    pub fn good(&self, s: &str) -> String {
+        self.paint("1;32", s)
+    }
+    /// Dim.
+    pub fn dim(&self, s: &str) -> String {
+        self.paint("2", s)
+    }
+    /// Bold.
+    pub fn bold(&self, s: &str) -> String {
+        self.paint("1", s)
+    }
+}
+
+/// The one-line verdict a person reads first.
+pub fn headline(v: &Verdict, st: Style) -> String {
+    let layers: Vec<&str> = v.denied_by.iter().map(|k| k.title()).collect();
+    let mut line = match v.decision {
+        Decision::Allow => st.good("ALLOWED"),
+        Decision::ExplicitDeny => format!("{} by an explicit Deny in the {}", st.bad("DENIED"), layers.join(" and the ")),
+        Decision::ImplicitDeny if layers.is_empty() => format!("{} (implicit deny: nothing allows it)", st.bad("DENIED")),
+        Decision::ImplicitDeny => format!("{} (implicit deny): no Allow in the {}", st.bad("DENIED"), layers.join(", nor in the ")),
+    };
+    if v.depends_on_unknown {
+        line.push_str(" — but this depends on layers that could not be read");
+    }
+    line
+}
+
+fn outcome(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Allow => "allows",
+        Outcome::ExplicitDeny => "DENIES",
+        Outcome::NoAllow => "no allow",
+        Outcome::Delegates => "delegates to account",
+        Outcome::NotApplied => "not applied",
+        Outcome::Unknown => "UNKNOWN",
+    }
+}
+
+fn stmt(s: &StatementRef) -> String {
+    match &s.sid {
+        Some(sid) => format!("{} statement {} (Sid {sid})", s.policy, s.index),
+        None => format!("{} statement {}", s.policy, s.index),
+    }
+}
+
+/// Why a statement did not apply, in words.
+pub fn miss_text(m: &Miss) -> String {
+    match m {
+        Miss::Resource { patterns, negated: false } => format!("resource not in Resource {}", patterns.join(", ")),
+        Miss::Resource { patterns, negated: true } => format!("resource excluded by NotResource {}", patterns.join(", ")),
+        Miss::Principal => "principal does not match the statement's Principal".into(),
+        Miss::Condition { operator, key, expected, actual: Some(a) } => {
+            format!("condition {operator} {key} failed: expected {}, request has {}", expected.join(" | "), a.join(", "))
+        }
+        Miss::Condition { operator, key, expected, actual: None } => {
+            format!("condition {operator} {key} failed: expected {}, request has no {key}", expected.join(" | "))
+        }
+        Miss::MissingVariable { key } => format!("policy variable ${{{key}}} has no value in this request"),
+    }
+}
+
+/// Write the full verdict for a person: headline, request, each layer with its deciding statement.
+pub fn verdict(out: &mut dyn Write, name: Option<&str>, req: &Request, _layers: &Layers, v: &Verdict) -> io::Result<()> {
+    let st = Style::stdout();
+    if let Some(n) = name {
+        writeln!(out, "{}", st.dim(&format!("scenario {n}")))?;
+    }
+    writeln!(out, "{}", headline(v, st))?;
+    writeln!(out, "  caller    {}", req.principal_raw)?;
+    writeln!(out, "  action    {}", req.action)?;
+    writeln!(out, "  resource  {}{}", req.resource, if v.cross_account { format!("  (account {}, cross-account)", req.resource_account) } else { String::new() })?;
+    writeln!(out)?;
+    for l in &v.layers {
+        let title = match &l.target {
+            Some(t) => format!("{} @ {t}", l.layer.as_str()),
+            None => l.layer.as_str().to_string(),
+        };
+        let oc = outcome(l.outcome);
+        let oc = match l.outcome {
+            Outcome::ExplicitDeny | Outcome::Unknown => st.bad(oc),
+            Outcome::NoAllow if v.denied_by.contains(&l.layer) => st.bad(oc),
+            Outcome::Allow => st.good(oc),
+            _ => oc.to_string(),
+        };
+        writeln!(out, "  {:<28} {}", title, oc)?;
+        for s in &l.deciding {
+            writeln!(out, "      {} {}", if s.effect == denyctl_policy::Effect::Deny { "deny: " } else { "allow:" }, stmt(s))?;
+        }
+        if l.outcome != Outcome::Allow {
+            for m in l.near_misses.iter().take(5) {
+                writeln!(out, "      {} {}: {}", st.dim("close:"), stmt(&m.statement), miss_text(&m.miss))?;
+            }
+            if l.near_misses.len() > 5 {
+                writeln!(out, "      {}", st.dim(&format!("... and {} more", l.near_misses.len() - 5)))?;
+            }
+        }
+        if let Some(n) = &l.note {
+            writeln!(out, "      {}", st.dim(n))?;
+        }
+    }
+    if !v.missing_context.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "  context keys the policies test but the request does not carry: {}", v.missing_context.join(", "))?;
+    }
+    for u in &v.unknown_layers {
+        writeln!(out, "  {} {}: {}", st.bad("unknown layer"), u.layer.as_str(), u.reason)?;
+    }
+    Ok(())
+}

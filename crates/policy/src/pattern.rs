@@ -1,0 +1,191 @@
+//! Compiled patterns for Action, Resource and condition values, with policy variables.
+
+use crate::glob::{self, ESC};
+
+/// One piece of a string that holds policy variables (`${aws:username}`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Piece {
+    /// Literal text, with its wildcards still active.
+    Text(String),
+    /// A literal character from `${*}`, `${?}` or `${$}`: never a wildcard.
+    Escaped(char),
+    /// A variable: the context key (lower-cased) and its default, if any.
+    Var {
+        /// The context key, lower-cased (keys are case-insensitive).
+        key: String,
+        /// `${key, 'default'}`.
+        default: Option<String>,
+    },
+}
+
+/// Split a string into pieces. `None` when it holds no variable.
+/// An unterminated `${` is kept as literal text (AWS treats it so).
+pub fn pieces(s: &str) -> Option<Vec<Piece>> {
+    if !s.contains("${") {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(start) = rest.find("${") {
+        let Some(len) = rest[start + 2..].find('}') else { break };
+        if start > 0 {
+            out.push(Piece::Text(rest[..start].to_string()));
+        }
+        let inner = rest[start + 2..start + 2 + len].trim();
+        out.push(match inner {
+            "*" => Piece::Escaped('*'),
+            "?" => Piece::Escaped('?'),
+            "$" => Piece::Escaped('$'),
+            _ => {
+                let (key, default) = match inner.split_once(',') {
+                    Some((k, d)) => {
+                        let d = d.trim();
+                        let d = d.strip_prefix('\'').and_then(|d| d.strip_suffix('\'')).unwrap_or(d);
+                        (k.trim(), Some(d.to_string()))
+                    }
+                    None => (inner, None),
+                };
+                Piece::Var { key: key.to_ascii_lowercase(), default }
+            }
+        });
+        rest = &rest[start + 3 + len..];
+    }
+    if !rest.is_empty() {
+        out.push(Piece::Text(rest.to_string()));
+    }
+    Some(out)
+}
+
+/// Resolve pieces into a glob pattern (escaping substituted text); `Err(key)` names the
+/// first variable the lookup could not resolve (the element then does not match).
+pub fn resolve<'a>(
+    pieces: &'a [Piece],
+    lookup: &dyn Fn(&str) -> Option<String>,
+    escape_values: bool,
+) -> Result<Vec<u8>, &'a str> {
+    let mut out = Vec::new();
+    let push_lit = |out: &mut Vec<u8>, s: &str| {
+        for b in s.bytes() {
+            if escape_values && (b == b'*' || b == b'?' || b == ESC) {
+                out.push(ESC);
+            }
+            out.push(b);
+        }
+    };
+    for p in pieces {
+        match p {
+            Piece::Text(t) => out.extend_from_slice(t.as_bytes()),
+            Piece::Escaped(c) => {
+                if escape_values {
+                    out.push(ESC);
+                }
+                out.push(*c as u8);
+            }
+            Piece::Var { key, default } => match lookup(key) {
+                Some(v) => push_lit(&mut out, &v),
+                None => match default {
+                    Some(d) => push_lit(&mut out, d),
+                    None => return Err(key.as_str()),
+                },
+            },
+        }
+    }
+    Ok(out)
+}
+
+/// How a pattern compares.
+#[derive(Debug, Clone, PartialEq)]
+enum Kind {
+    /// `*`: matches everything.
+    Any,
+    /// No wildcard, no variable.
+    Exact,
+    /// Wildcards, no variable.
+    Glob,
+    /// Holds policy variables, resolved per request.
+    Vars(Vec<Piece>),
+}
+
+/// A compiled Action or Resource pattern. Keeps the original text for display and rewriting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pattern {
+    /// The text as written in the policy.
+    pub raw: String,
+    /// Comparison form (lower-cased for actions).
+    norm: String,
+    kind: Kind,
+}
+
+/// The outcome of matching one pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Match<'a> {
+    /// Matched.
+    Yes,
+    /// Did not match.
+    No,
+    /// A policy variable it needs is not in the request context.
+    MissingVar(&'a str),
+}
+
+impl Pattern {
+    /// An action pattern: case-insensitive, no variables.
+    pub fn action(raw: &str) -> Pattern {
+        let norm = raw.to_ascii_lowercase();
+        let kind = if norm == "*" {
+            Kind::Any
+        } else if glob::has_wildcard(&norm) {
+            Kind::Glob
+        } else {
+            Kind::Exact
+        };
+        Pattern { raw: raw.to_string(), norm, kind }
+    }
+
+    /// A resource pattern: case-sensitive, ARN wildcard rule, variables when `vars` is true.
+    pub fn resource(raw: &str, vars: bool) -> Pattern {
+        let kind = if raw == "*" {
+            Kind::Any
+        } else if let Some(p) = vars.then(|| pieces(raw)).flatten() {
+            Kind::Vars(p)
+        } else if glob::has_wildcard(raw) {
+            Kind::Glob
+        } else {
+            Kind::Exact
+        };
+        Pattern { raw: raw.to_string(), norm: raw.to_string(), kind }
+    }
+
+    /// Whether this is `*`.
+    pub fn is_any(&self) -> bool {
+        self.kind == Kind::Any
+    }
+
+    /// Whether it holds policy variables.
+    pub fn has_vars(&self) -> bool {
+        matches!(self.kind, Kind::Vars(_))
+    }
+
+    /// Match an action (already lower-cased by the caller).
+    pub fn matches_action(&self, action_lc: &str) -> bool {
+        match &self.kind {
+            Kind::Any => true,
+            Kind::Exact => self.norm == action_lc,
+            Kind::Glob => glob::glob(self.norm.as_bytes(), action_lc.as_bytes()),
+            Kind::Vars(_) => false,
+        }
+    }
+
+    /// Match a resource ARN; `lookup` resolves policy variables.
+    pub fn matches_resource(&self, resource: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Match<'_> {
+        let yes = |b: bool| if b { Match::Yes } else { Match::No };
+        match &self.kind {
+            Kind::Any => Match::Yes,
+            Kind::Exact => yes(self.norm == resource),
+            Kind::Glob => yes(glob::glob_arn(self.norm.as_bytes(), resource.as_bytes())),
+            Kind::Vars(p) => match resolve(p, lookup, true) {
+                Ok(pat) => yes(glob::glob_arn(&pat, resource.as_bytes())),
+                Err(key) => Match::MissingVar(key),
+            },
+        }
+    }
+}
