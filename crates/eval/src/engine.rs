@@ -250,21 +250,31 @@ enum Assume {
 enum ResourceRule {
     /// S3, SQS, Secrets Manager, ...: same account, identity or resource policy suffices.
     Optional,
-    /// KMS key policies and role trust policies must allow (directly or by delegating).
-    Required,
+    /// KMS key policies must allow (directly or by delegating).
+    KeyPolicy,
+    /// Role trust policies must allow (directly or by delegating); the caller's permissions
+    /// boundary must allow sts:AssumeRole even when the trust policy names the caller
+    /// (IAM User Guide, "Update a role trust policy").
+    Trust,
+}
+
+impl ResourceRule {
+    fn required(self) -> bool {
+        self != ResourceRule::Optional
+    }
 }
 
 fn resource_rule(req: &Request) -> (ResourceRule, Option<&'static str>) {
     let svc = req.service();
     if svc == "kms" && req.resource.contains(":key/") {
-        return (ResourceRule::Required, Some("KMS key policy: it must allow the caller, directly or by delegating to the account"));
+        return (ResourceRule::KeyPolicy, Some("KMS key policy: it must allow the caller, directly or by delegating to the account"));
     }
     let sts_trust = matches!(
         req.action_lc.as_str(),
         "sts:assumerole" | "sts:assumerolewithsaml" | "sts:assumerolewithwebidentity" | "sts:tagsession" | "sts:setsourceidentity" | "sts:setcontext"
     );
     if sts_trust && req.resource.contains(":role/") {
-        return (ResourceRule::Required, Some("role trust policy: it must allow the caller, directly or by delegating to the account"));
+        return (ResourceRule::Trust, Some("role trust policy: it must allow the caller, directly or by delegating to the account"));
     }
     (ResourceRule::Optional, None)
 }
@@ -344,11 +354,12 @@ fn combine(parts: &Parts, req: &Request, rule: ResourceRule, resource_present: b
         via_identity && grant.is_some()
     } else {
         match (rule, grant) {
+            (ResourceRule::Trust, Some(Grant::Direct)) => limits_ok,
             (_, Some(Grant::Direct)) => true,
             (_, Some(Grant::Entity)) => limits_ok,
-            (ResourceRule::Required, Some(Grant::Account)) => via_identity,
-            (ResourceRule::Required, None) => false,
             (ResourceRule::Optional, _) => via_identity,
+            (_, Some(Grant::Account)) => via_identity,
+            (_, None) => false,
         }
     };
     if scp_ok && vpce_ok && granted {
@@ -366,7 +377,7 @@ fn combine(parts: &Parts, req: &Request, rule: ResourceRule, resource_present: b
     let resource_allows = matches!(grant, Some(Grant::Direct | Grant::Entity));
     let grant_failed = if req.is_cross_account() {
         !(id_allow && grant.is_some())
-    } else if rule == ResourceRule::Required {
+    } else if rule.required() {
         !(resource_allows || (grant == Some(Grant::Account) && id_allow))
     } else {
         !(id_allow || resource_allows)
@@ -375,7 +386,7 @@ fn combine(parts: &Parts, req: &Request, rule: ResourceRule, resource_present: b
         if !id_allow && !id.unknown {
             add(LayerKind::Identity, &mut denied);
         }
-        let counted = resource_present || req.is_cross_account() || rule == ResourceRule::Required;
+        let counted = resource_present || req.is_cross_account() || rule.required();
         let resource_unknown = parts.resource.as_ref().is_some_and(|p| p.unknown);
         if counted && grant.is_none() && !resource_unknown {
             add(LayerKind::Resource, &mut denied);
@@ -485,7 +496,7 @@ pub fn evaluate(req: &Request, layers: &Layers) -> Verdict {
     reports.push(identity.report);
     if let Some(p) = resource {
         reports.push(p.report);
-    } else if rule == ResourceRule::Required || req.is_cross_account() {
+    } else if rule.required() || req.is_cross_account() {
         reports.push(LayerReport {
             layer: LayerKind::Resource,
             target: None,
