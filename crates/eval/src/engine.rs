@@ -62,7 +62,11 @@ fn names_role(req: &Request, policy_arn: &str, account: &str, role: &str) -> boo
 
 fn is_account(entry: &str, account: &str) -> bool {
     entry == account
-        || entry.strip_prefix("arn:").and_then(|r| r.split_once(":iam::")).is_some_and(|(_, r)| r == format!("{account}:root"))
+        || entry
+            .strip_prefix("arn:")
+            .and_then(|r| r.split_once(":iam::"))
+            .and_then(|(_, r)| r.strip_prefix(account))
+            .is_some_and(|r| r == ":root")
 }
 
 /// How an `AWS` principal entry matches the caller.
@@ -123,7 +127,11 @@ impl<'a> Evaluator<'a> {
     /// Evaluate one statement. `Ok(None)`: the action does not match (not worth reporting).
     fn statement(&mut self, s: &Statement, with_principal: bool) -> Result<Option<Grant>, Miss> {
         let req = self.req;
-        let hit = s.action.patterns.iter().any(|p| p.matches_action(&req.action_lc));
+        if !s.may_match_service(req.service()) {
+            return Ok(None);
+        }
+        let (svc, name) = (req.service(), req.action_name());
+        let hit = s.action.patterns.iter().any(|p| p.matches_action_parts(&req.action_lc, svc, name));
         if hit == s.action.negated {
             return Ok(None);
         }

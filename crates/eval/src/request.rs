@@ -55,6 +55,8 @@ pub struct Request {
     pub action: String,
     /// The action lower-cased, for matching.
     pub action_lc: String,
+    /// Where the colon is in `action_lc`.
+    colon: usize,
     /// The resource ARN, or `*`.
     pub resource: String,
     /// The account that owns the resource.
@@ -130,6 +132,7 @@ impl Request {
             principal_raw: principal.to_string(),
             action: action.to_string(),
             action_lc: action.to_ascii_lowercase(),
+            colon: action.find(':').unwrap_or(0),
             resource: resource.to_string(),
             resource_account,
             context,
@@ -145,6 +148,11 @@ impl Request {
 
     /// The service prefix of the action, lower-cased.
     pub fn service(&self) -> &str {
-        self.action_lc.split(':').next().unwrap_or("")
+        &self.action_lc[..self.colon]
+    }
+
+    /// The action name after the colon, lower-cased.
+    pub fn action_name(&self) -> &str {
+        &self.action_lc[self.colon + 1..]
     }
 }

@@ -64,6 +64,20 @@ pub struct Statement {
     pub principal: Option<PrincipalSet>,
     /// Condition entries (all must hold).
     pub conditions: Vec<Condition>,
+    /// The service prefixes `Action` can match, when every pattern names one literally
+    /// (`None` for `NotAction` or a wildcard service): lets evaluation skip statements cheaply.
+    pub services: Option<Box<[Box<str>]>>,
+}
+
+impl Statement {
+    /// Whether the statement can possibly match an action of this service (lower-cased).
+    #[inline]
+    pub fn may_match_service(&self, service_lc: &str) -> bool {
+        match &self.services {
+            Some(list) => list.iter().any(|s| **s == *service_lc),
+            None => true,
+        }
+    }
 }
 
 /// A parsed policy document. `raw` keeps the original JSON (key order and values) so that a
@@ -328,7 +342,21 @@ fn statement(index: usize, v: &Json, vars: bool) -> Result<Statement, PolicyErro
         Some(c) => conditions(&ctx, c, vars)?,
         None => Vec::new(),
     };
-    Ok(Statement { index, sid: ctx.sid, effect, action, resource, principal, conditions })
+    let services = if action.negated {
+        None
+    } else {
+        action
+            .patterns
+            .iter()
+            .map(|p| p.action_service().map(Box::<str>::from))
+            .collect::<Option<Vec<_>>>()
+            .map(|mut v| {
+                v.sort();
+                v.dedup();
+                v.into_boxed_slice()
+            })
+    };
+    Ok(Statement { index, sid: ctx.sid, effect, action, resource, principal, conditions, services })
 }
 
 impl Policy {

@@ -93,13 +93,53 @@ pub fn resolve<'a>(
     Ok(out)
 }
 
+/// How the name part of an action pattern compares (after the service prefix matched).
+#[derive(Debug, Clone, PartialEq)]
+enum Name {
+    /// `*`.
+    Any,
+    /// No wildcard.
+    Exact(Box<str>),
+    /// `Get*`: a literal prefix then one trailing star.
+    Prefix(Box<str>),
+    /// Anything else with wildcards.
+    Glob(Box<str>),
+}
+
+impl Name {
+    fn new(n: &str) -> Name {
+        if n == "*" {
+            Name::Any
+        } else if !glob::has_wildcard(n) {
+            Name::Exact(n.into())
+        } else if let Some(p) = n.strip_suffix('*').filter(|p| !glob::has_wildcard(p)) {
+            Name::Prefix(p.into())
+        } else {
+            Name::Glob(n.into())
+        }
+    }
+
+    fn matches(&self, name: &str) -> bool {
+        match self {
+            Name::Any => true,
+            Name::Exact(e) => **e == *name,
+            Name::Prefix(p) => name.starts_with(&**p),
+            Name::Glob(g) => glob::glob(g.as_bytes(), name.as_bytes()),
+        }
+    }
+}
+
 /// How a pattern compares.
 #[derive(Debug, Clone, PartialEq)]
 enum Kind {
     /// `*`: matches everything.
     Any,
+    /// An action pattern with a literal service prefix: compare the prefix, then the name.
+    Action(Box<str>, Name),
     /// No wildcard, no variable.
     Exact,
+    /// A literal prefix and one trailing `*` (which may cross colons): `arn:aws:s3:::b/*`.
+    Prefix(Box<str>),
     /// Wildcards, no variable.
     Glob,
     /// Holds policy variables, resolved per request.
@@ -133,6 +173,8 @@ impl Pattern {
         let norm = raw.to_ascii_lowercase();
         let kind = if norm == "*" {
             Kind::Any
+        } else if let Some((svc, name)) = norm.split_once(':').filter(|(svc, _)| !glob::has_wildcard(svc)) {
+            Kind::Action(svc.into(), Name::new(name))
         } else if glob::has_wildcard(&norm) {
             Kind::Glob
         } else {
@@ -147,6 +189,8 @@ impl Pattern {
             Kind::Any
         } else if let Some(p) = vars.then(|| pieces(raw)).flatten() {
             Kind::Vars(p)
+        } else if let Some(prefix) = raw.strip_suffix('*').filter(|p| !glob::has_wildcard(p)) {
+            Kind::Prefix(prefix.into())
         } else if glob::has_wildcard(raw) {
             Kind::Glob
         } else {
@@ -165,13 +209,30 @@ impl Pattern {
         matches!(self.kind, Kind::Vars(_))
     }
 
+    /// The literal service prefix of an action pattern (`s3` for `s3:Get*`), if it has one.
+    pub fn action_service(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Action(svc, _) => Some(svc),
+            _ => None,
+        }
+    }
+
     /// Match an action (already lower-cased by the caller).
     pub fn matches_action(&self, action_lc: &str) -> bool {
+        match action_lc.split_once(':') {
+            Some((svc, name)) => self.matches_action_parts(action_lc, svc, name),
+            None => self.matches_action_parts(action_lc, "", action_lc),
+        }
+    }
+
+    /// Match an action given whole and split at its colon (all lower-cased): the hot path.
+    pub fn matches_action_parts(&self, action_lc: &str, svc: &str, name: &str) -> bool {
         match &self.kind {
             Kind::Any => true,
+            Kind::Action(s, n) => **s == *svc && n.matches(name),
             Kind::Exact => self.norm == action_lc,
             Kind::Glob => glob::glob(self.norm.as_bytes(), action_lc.as_bytes()),
-            Kind::Vars(_) => false,
+            Kind::Prefix(_) | Kind::Vars(_) => false,
         }
     }
 
@@ -182,6 +243,8 @@ impl Pattern {
             Kind::Any => Match::Yes,
             Kind::Exact => yes(self.norm == resource),
             Kind::Glob => yes(glob::glob_arn(self.norm.as_bytes(), resource.as_bytes())),
+            Kind::Prefix(p) => yes(resource.starts_with(&**p)),
+            Kind::Action(..) => Match::No,
             Kind::Vars(p) => match resolve(p, lookup, true) {
                 Ok(pat) => yes(glob::glob_arn(&pat, resource.as_bytes())),
                 Err(key) => Match::MissingVar(key),

@@ -71,3 +71,27 @@ proptest! {
         prop_assert_eq!(glob_arn(t.as_bytes(), u.as_bytes()), t == u);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4000))]
+
+    /// Action patterns (with their fast paths) agree with the plain case-insensitive glob.
+    #[test]
+    fn action_patterns_agree_with_glob(p in "[sS3:gGeEtT*?]{0,10}", a in "[sS3:gGeEtT]{0,10}") {
+        let pat = denyctl_policy::Pattern::action(&p);
+        let want = glob(p.to_ascii_lowercase().as_bytes(), a.to_ascii_lowercase().as_bytes());
+        prop_assert_eq!(pat.matches_action(&a.to_ascii_lowercase()), want, "pattern {:?} action {:?}", p, a);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4000))]
+
+    /// Resource patterns (with their fast paths) agree with the ARN reference model.
+    #[test]
+    fn resource_patterns_agree_with_reference(p in alphabet(), t in text()) {
+        let pat = denyctl_policy::Pattern::resource(&p, false);
+        let got = pat.matches_resource(&t, &|_| None) == denyctl_policy::Match::Yes;
+        prop_assert_eq!(got, reference_arn(&p, &t), "pattern {:?} text {:?}", p, t);
+    }
+}
