@@ -18,6 +18,13 @@ fn main() -> Result<(), denyctl_catalog::CatalogError> {
     let scope = catalog.scope_for("s3:ListBucket", "arn:aws:s3:::b/k")?;
     let scoping = start.elapsed();
 
+    let start = Instant::now();
+    let ec2 = catalog.resource_type_for(
+        "ec2:TerminateInstances",
+        "arn:aws:ec2:us-east-1:111122223333:instance/i-0abc",
+    )?;
+    let ec2_first = start.elapsed();
+
     println!(
         "{} {} (updated {})",
         catalog.package(),
@@ -38,5 +45,11 @@ fn main() -> Result<(), denyctl_catalog::CatalogError> {
         "first scope_for (compiles s3's ARN formats): {scoping:?} → {:?}",
         scope.map(|s| s.arn)
     );
+    println!(
+        "first ec2 ARN classification (compiles all ec2 formats): {ec2_first:?} → {:?}",
+        ec2.map(|t| t.name())
+    );
+    let embedded = include_bytes!("../data/iam-catalog.json.gz").len();
+    println!("embedded data: {embedded} bytes");
     Ok(())
 }

@@ -62,7 +62,7 @@ impl Action {
 
     /// The service prefix, e.g. `s3`.
     pub fn service(&self) -> &str {
-        &self.qualified[..self.prefix_len]
+        self.qualified.get(..self.prefix_len).unwrap_or("")
     }
 
     /// The action name without its prefix, e.g. `GetObject`.
