@@ -221,6 +221,8 @@ impl Pattern {
     pub fn matches_action(&self, action_lc: &str) -> bool {
         match action_lc.split_once(':') {
             Some((svc, name)) => self.matches_action_parts(action_lc, svc, name),
+            // Without a colon, a pattern with a literal service prefix (and so a colon) cannot match.
+            None if matches!(self.kind, Kind::Action(..)) => false,
             None => self.matches_action_parts(action_lc, "", action_lc),
         }
     }
