@@ -3,12 +3,12 @@
 use std::sync::Arc;
 
 use denyctl_policy::Effect;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::layers::{LayerKind, UnknownLayer};
 
 /// AWS's final answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     /// Allowed.
