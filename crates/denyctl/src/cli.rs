@@ -45,6 +45,20 @@ pub enum Command {
     /// Explain an AccessDenied message, SDK error or CloudTrail event (offline, no AWS calls).
     #[command(after_help = "Examples:\n  denyctl explain 'User: arn:aws:iam::123456789012:user/bob is not authorized to perform: s3:PutObject ...'\n  pbpaste | denyctl explain -\n  denyctl explain --file cloudtrail.json.gz -o json")]
     Explain(ExplainArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = "Examples:\n  denyctl completion bash > /etc/bash_completion.d/denyctl\n  denyctl completion zsh > \"${fpath[1]}/_denyctl\"\n  denyctl completion fish > ~/.config/fish/completions/denyctl.fish")]
+    Completion(CompletionArgs),
+    /// Print the man page (roff), generated from the same definitions as --help.
+    #[command(after_help = "Example:\n  denyctl man > /usr/local/share/man/man1/denyctl.1")]
+    Man,
+}
+
+/// `denyctl completion`.
+#[derive(Args, Debug)]
+pub struct CompletionArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// `denyctl simulate`.

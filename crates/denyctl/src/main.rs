@@ -14,6 +14,8 @@ fn main() {
     let result = match &cli.command {
         cli::Command::Simulate(a) => cmd::simulate::run(a, &cli.global),
         cli::Command::Explain(a) => cmd::explain::run(a, &cli.global),
+        cli::Command::Completion(a) => cmd::completion::completion(a),
+        cli::Command::Man => cmd::completion::man(),
     };
     let code = match result {
         Ok(code) => code,
