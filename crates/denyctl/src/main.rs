@@ -14,6 +14,9 @@ fn main() {
     let result = match &cli.command {
         cli::Command::Simulate(a) => cmd::simulate::run(a, &cli.global),
         cli::Command::Explain(a) => cmd::explain::run(a, &cli.global),
+        cli::Command::Whoami => cmd::whoami::run(&cli.global),
+        cli::Command::Collect(a) => cmd::collect::run(a, &cli.global),
+        cli::Command::Diagnose(a) => cmd::diagnose::run(a, &cli.global),
     };
     let code = match result {
         Ok(code) => code,

@@ -1,4 +1,8 @@
 //! One module per verb: each has `run(args, global) -> CmdResult`.
 
+pub mod collect;
+pub mod diagnose;
 pub mod explain;
+pub mod live;
+pub mod whoami;
 pub mod simulate;
