@@ -28,6 +28,13 @@ pub struct GlobalArgs {
     /// AWS region (as the AWS CLI's --region).
     #[arg(long, global = true)]
     pub region: Option<String>,
+    /// AWS profile of the caller whose request was denied (whoami runs as it); default: --profile.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub caller_profile: Option<String>,
+    /// AWS profile that reads the organization's SCPs and RCPs (the management account or a
+    /// delegated administrator); default: --profile.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub org_profile: Option<String>,
     /// Print less: only the result.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
@@ -51,6 +58,15 @@ pub enum Command {
     /// Print the man page (roff), generated from the same definitions as --help.
     #[command(after_help = "Example:\n  denyctl man > /usr/local/share/man/man1/denyctl.1")]
     Man,
+    /// Who is really calling in this runtime: the principal, its role or user, boundary, tags, organization.
+    #[command(after_help = "Examples:\n  denyctl whoami\n  denyctl whoami --caller-profile ci -o json")]
+    Whoami,
+    /// Fetch every policy layer for a request and write a snapshot (for offline diagnosis).
+    #[command(after_help = "Examples:\n  denyctl collect --action s3:PutObject --resource arn:aws:s3:::bucket/key -o json > snapshot.json\n  denyctl collect 'User: arn:aws:sts::111122223333:assumed-role/ci/run is not authorized to perform: ec2:RunInstances' -o json")]
+    Collect(RequestArgs),
+    /// Diagnose a denial live: who is calling, every layer fetched, the denying statement named.
+    #[command(after_help = "Examples:\n  denyctl diagnose 'User: arn:aws:sts::111122223333:assumed-role/ci/run is not authorized to perform: s3:PutObject on resource: arn:aws:s3:::b/k'\n  denyctl diagnose --action iam:ListUsers --resource '*'\n  denyctl diagnose --snapshot snapshot.json -o json\n\nExit codes: 0 allowed now, 1 denied (diagnosed), 2 usage or input error, 3 AWS or network error.")]
+    Diagnose(DiagnoseArgs),
 }
 
 /// `denyctl completion`.
@@ -59,6 +75,46 @@ pub struct CompletionArgs {
     /// The shell.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+/// What a denied request was: a denial message, a CloudTrail event, or flags.
+#[derive(Args, Debug, Clone, Default)]
+pub struct RequestArgs {
+    /// The denial message text, or `-` to read it from stdin.
+    #[arg(value_name = "TEXT")]
+    pub text: Option<String>,
+    /// A CloudTrail event (JSON) of the denied call.
+    #[arg(long, value_name = "FILE", conflicts_with = "text")]
+    pub event: Option<String>,
+    /// The principal (default: the live caller).
+    #[arg(long, value_name = "ARN")]
+    pub principal: Option<String>,
+    /// The action (`s3:PutObject`).
+    #[arg(long, value_name = "ACTION")]
+    pub action: Option<String>,
+    /// The resource ARN (`*` for actions without one).
+    #[arg(long, value_name = "ARN")]
+    pub resource: Option<String>,
+    /// The account that owns the resource, when its ARN does not say (S3).
+    #[arg(long, value_name = "ACCOUNT")]
+    pub resource_account: Option<String>,
+    /// A request context key (repeat a key for several values).
+    #[arg(long = "context", value_name = "KEY=VALUE")]
+    pub context: Vec<String>,
+    /// A session policy passed when the session was created (AWS cannot read these back).
+    #[arg(long = "session-policy", value_name = "FILE")]
+    pub session_policy: Vec<String>,
+}
+
+/// `denyctl diagnose`.
+#[derive(Args, Debug)]
+pub struct DiagnoseArgs {
+    /// The request.
+    #[command(flatten)]
+    pub request: RequestArgs,
+    /// Diagnose offline from a snapshot written by `denyctl collect -o json`.
+    #[arg(long, value_name = "FILE")]
+    pub snapshot: Option<String>,
 }
 
 /// `denyctl simulate`.

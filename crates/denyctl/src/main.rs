@@ -16,6 +16,9 @@ fn main() {
         cli::Command::Explain(a) => cmd::explain::run(a, &cli.global),
         cli::Command::Completion(a) => cmd::completion::completion(a),
         cli::Command::Man => cmd::completion::man(),
+        cli::Command::Whoami => cmd::whoami::run(&cli.global),
+        cli::Command::Collect(a) => cmd::collect::run(a, &cli.global),
+        cli::Command::Diagnose(a) => cmd::diagnose::run(a, &cli.global),
     };
     let code = match result {
         Ok(code) => code,

@@ -1,5 +1,9 @@
 //! One module per verb: each has `run(args, global) -> CmdResult`.
 
 pub mod completion;
+pub mod collect;
+pub mod diagnose;
 pub mod explain;
+pub mod live;
+pub mod whoami;
 pub mod simulate;

@@ -1,0 +1,58 @@
+//! `denyctl collect`: fetch every layer for a request and print the snapshot.
+
+use std::io::Write;
+
+use denyctl_runtime::{collect, ResourcePlugins, Session, Snapshot};
+
+use crate::cli::{GlobalArgs, RequestArgs};
+use crate::cmd::live;
+use crate::error::{exit, CmdResult};
+use crate::output;
+
+/// Run the verb.
+pub fn run(a: &RequestArgs, g: &GlobalArgs) -> CmdResult {
+    let opts = live::collect_options(a)?;
+    let profiles = live::profiles(g);
+    let plugins = ResourcePlugins::none();
+    let (res, session) = live::block_on(async {
+        let session = Session::new(&profiles).await;
+        (collect(&session, &plugins, &opts).await, session)
+    })?;
+    live::report_calls(g, &session.stats);
+    let mut c = res.map_err(live::cli_error)?;
+    c.snapshot.calls.count = session.stats.count();
+    c.snapshot.calls.waves = session.stats.waves();
+    output::emit(g.output, &c.snapshot, |w| table(w, &c.snapshot))?;
+    Ok(exit::OK)
+}
+
+/// The `-o table` view of a snapshot: each layer and its policies.
+pub fn table(w: &mut dyn Write, s: &Snapshot) -> std::io::Result<()> {
+    let p = &s.policies;
+    writeln!(w, "request       {} {} on {}", s.request.principal, s.request.action, s.request.resource)?;
+    writeln!(w, "identity      {} policies", p.identity.len())?;
+    for x in &p.identity {
+        writeln!(w, "    {}{}", x.name, x.source.version_id.as_deref().map(|v| format!(" @ {v}")).unwrap_or_default())?;
+    }
+    if let Some(b) = &p.permissions_boundary {
+        writeln!(w, "boundary      {}{}", b.name, b.source.version_id.as_deref().map(|v| format!(" @ {v}")).unwrap_or_default())?;
+    }
+    for (title, levels) in [("scp", &p.scp), ("rcp", &p.rcp)] {
+        if let Some(levels) = levels {
+            for l in levels {
+                let names: Vec<&str> = l.policies.iter().map(|x| x.name.as_str()).collect();
+                writeln!(w, "{title:<13} {} ({}): {}", l.target, l.target_type, names.join(", "))?;
+            }
+        }
+    }
+    if let Some(r) = &p.resource {
+        writeln!(w, "resource      {}", r.name)?;
+    }
+    for u in &p.unknown {
+        writeln!(w, "UNKNOWN       {}: {}", u.layer.as_str(), u.reason)?;
+    }
+    for n in &s.notes {
+        writeln!(w, "note          {n}")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,168 @@
+//! `denyctl diagnose`: who is calling, every layer fetched, evaluated, the denying statement named.
+
+use denyctl_eval::{evaluate, Decision, Verdict};
+use denyctl_policy::{Principal, PrincipalKind};
+use denyctl_runtime::snapshot::{CallSummary, SnapshotRequest};
+use denyctl_runtime::{collect, Identity, ResourcePlugins, Session, Snapshot};
+use serde::Serialize;
+use serde_json::Value as Json;
+
+use crate::cli::{DiagnoseArgs, GlobalArgs};
+use crate::cmd::live;
+use crate::error::{exit, CliError, CmdResult};
+use crate::input::read_text;
+use crate::output;
+
+/// A snapshot file may not be larger than this.
+const MAX_SNAPSHOT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The JSON shape of a diagnosis: the verdict's fields (`decision`, `denied_by`, `layers`,
+/// `unknown_layers`, ...) at the top, as `simulate` prints them, plus where it came from.
+#[derive(Serialize)]
+pub struct DiagnoseOutput<'a> {
+    /// The verdict, flattened.
+    #[serde(flatten)]
+    pub verdict: &'a Verdict,
+    /// The request evaluated (with the derived context keys).
+    pub request: &'a SnapshotRequest,
+    /// The live caller (or the caller recorded in the snapshot).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caller: Option<&'a Identity>,
+    /// `live` or `snapshot`.
+    pub source: &'static str,
+    /// Loud warnings (the denial names another principal than the caller, ...).
+    pub warnings: Vec<String>,
+    /// Things to know (session policies cannot be read back, ...).
+    pub notes: &'a [String],
+    /// AWS calls made and their sequential waves (0 offline).
+    pub calls: CallSummary,
+}
+
+/// When the denial names another principal than the one calling, say so.
+pub fn principal_mismatch(named: &str, caller: &Identity) -> Option<String> {
+    if named == caller.arn {
+        return None;
+    }
+    let (Ok(n), Ok(c)) = (Principal::parse(named), Principal::parse(&caller.arn)) else {
+        return Some(format!("the denial names {named}, but this runtime calls as {}", caller.arn));
+    };
+    match (&n.kind, &c.kind) {
+        (PrincipalKind::AssumedRole { role: r1, session: s1 }, PrincipalKind::AssumedRole { role: r2, session: s2 })
+            if r1 == r2 && n.account() == c.account() =>
+        {
+            Some(format!("the denial names session {s1:?} of role {r1}, this runtime is session {s2:?} of the same role"))
+        }
+        (PrincipalKind::Role { name, .. }, PrincipalKind::AssumedRole { role, .. }) if name == role && n.account() == c.account() => None,
+        _ => Some(format!(
+            "the denial names {named}, but this runtime calls as {}: the denied request was made by another identity \
+             (a stale profile, an inherited role, the wrong runtime?). Diagnosing the principal the denial names.",
+            caller.arn
+        )),
+    }
+}
+
+fn offline(a: &DiagnoseArgs, path: &str) -> Result<(Snapshot, Vec<String>), CliError> {
+    let text = read_text(path, MAX_SNAPSHOT_BYTES)?;
+    let mut snap = Snapshot::parse_str(&text).map_err(|e| CliError::input(path, e))?;
+    let opts_given = a.request.text.is_some() || a.request.event.is_some() || a.request.principal.is_some() || a.request.action.is_some();
+    let mut warnings = Vec::new();
+    if opts_given || a.request.resource.is_some() {
+        let d = live::denied(&a.request)?;
+        if let Some(p) = d.principal.filter(|p| *p != snap.request.principal) {
+            return Err(CliError::input(path, format!("the snapshot was collected for {}, not {p}: collect again", snap.request.principal)));
+        }
+        if let Some(r) = d.resource.filter(|r| *r != snap.request.resource) {
+            return Err(CliError::input(path, format!("the snapshot was collected for resource {}, not {r}: collect again", snap.request.resource)));
+        }
+        if let Some(act) = d.action.filter(|x| *x != snap.request.action) {
+            warnings.push(format!("evaluating {act} against layers collected for {}", snap.request.action));
+            snap.request.action = act;
+        }
+    }
+    let opts_ctx = live::collect_options(&crate::cli::RequestArgs {
+        action: Some(snap.request.action.clone()),
+        context: a.request.context.clone(),
+        session_policy: a.request.session_policy.clone(),
+        ..Default::default()
+    })?;
+    for (k, v) in opts_ctx.context {
+        snap.request.context.retain(|have, _| !have.eq_ignore_ascii_case(&k));
+        snap.request.context.insert(k, if v.len() == 1 { Json::String(v[0].clone()) } else { Json::from(v) });
+    }
+    if !opts_ctx.session_policies.is_empty() {
+        snap.policies.session = Some(
+            opts_ctx
+                .session_policies
+                .into_iter()
+                .map(|(name, document)| denyctl_runtime::SourcedPolicy {
+                    name,
+                    document,
+                    source: denyctl_runtime::PolicySource {
+                        kind: "session".into(),
+                        attached_to: None,
+                        arn: None,
+                        policy_id: None,
+                        version_id: None,
+                        read_by: "file".into(),
+                    },
+                })
+                .collect(),
+        );
+    }
+    snap.calls = CallSummary::default();
+    Ok((snap, warnings))
+}
+
+/// Run the verb.
+pub fn run(a: &DiagnoseArgs, g: &GlobalArgs) -> CmdResult {
+    let (snap, mut warnings, source) = match &a.snapshot {
+        Some(path) => {
+            let (s, w) = offline(a, path)?;
+            (s, w, "snapshot")
+        }
+        None => {
+            let opts = live::collect_options(&a.request)?;
+            let profiles = live::profiles(g);
+            let plugins = ResourcePlugins::none();
+            let (res, session) = live::block_on(async {
+                let session = Session::new(&profiles).await;
+                (collect(&session, &plugins, &opts).await, session)
+            })?;
+            live::report_calls(g, &session.stats);
+            let mut c = res.map_err(live::cli_error)?;
+            c.snapshot.calls = CallSummary { count: session.stats.count(), waves: session.stats.waves() };
+            (c.snapshot, Vec::new(), "live")
+        }
+    };
+    if let Some(m) = snap.caller.as_ref().and_then(|c| principal_mismatch(&snap.request.principal, c)) {
+        warnings.insert(0, m);
+    }
+    let (req, layers) = snap.evaluable().map_err(|e| CliError::Input(format!("cannot evaluate: {e}")))?;
+    let v = evaluate(&req, &layers);
+    for w in &warnings {
+        eprintln!("denyctl: WARNING: {w}");
+    }
+    let out = DiagnoseOutput {
+        verdict: &v,
+        request: &snap.request,
+        caller: snap.caller.as_ref(),
+        source,
+        warnings: warnings.clone(),
+        notes: &snap.notes,
+        calls: snap.calls,
+    };
+    output::emit(g.output, &out, |w| {
+        if let Some(c) = &snap.caller {
+            writeln!(w, "caller (live) {}", c.arn)?;
+        }
+        crate::render::verdict(w, None, &req, &layers, &v)?;
+        for n in &snap.notes {
+            writeln!(w, "  note: {n}")?;
+        }
+        Ok(())
+    })?;
+    Ok(match v.decision {
+        Decision::Allow => exit::OK,
+        _ => exit::DENIED,
+    })
+}

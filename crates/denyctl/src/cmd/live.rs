@@ -1,0 +1,208 @@
+//! What the live verbs (whoami, collect, diagnose) share: profiles, the async runtime, error
+//! mapping, reading the denied request from text, an event or flags, and the `-v` call report.
+
+use denyctl_runtime::{CallStats, CollectOptions, Profiles, RuntimeError};
+use serde_json::Value as Json;
+
+use crate::cli::{GlobalArgs, RequestArgs};
+use crate::error::CliError;
+use crate::input::read_text;
+
+/// Largest denial text or event accepted.
+const MAX_DENIAL_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Profiles of the three identities, from the global flags.
+pub fn profiles(g: &GlobalArgs) -> Profiles {
+    Profiles { operator: g.profile.clone(), caller: g.caller_profile.clone(), org: g.org_profile.clone(), region: g.region.clone() }
+}
+
+/// Run a future to completion on a small runtime (I/O bound: one thread is enough).
+pub fn block_on<F: std::future::Future>(f: F) -> Result<F::Output, CliError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Aws(format!("cannot start the async runtime: {e}")))?;
+    Ok(rt.block_on(f))
+}
+
+/// A runtime failure as a CLI error: an unknown principal is bad input (exit 2), the rest exit 3.
+pub fn cli_error(e: RuntimeError) -> CliError {
+    match e {
+        RuntimeError::UnknownPrincipal(m) => CliError::Input(m),
+        other => CliError::Aws(other.to_string()),
+    }
+}
+
+/// `-v`: how many calls in how many waves; `-vv`: every call.
+pub fn report_calls(g: &GlobalArgs, stats: &CallStats) {
+    if g.verbose == 0 {
+        return;
+    }
+    if g.verbose > 1 {
+        let mut recs = stats.records();
+        recs.sort_by_key(|r| r.wave);
+        for r in recs {
+            eprintln!("denyctl: wave {} {} {} -> {}", r.wave, r.call, r.target, r.result);
+        }
+    }
+    eprintln!("denyctl: {} AWS calls in {} sequential waves", stats.count(), stats.waves());
+}
+
+/// The denied request as far as the input says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Denied {
+    /// The principal, when named.
+    pub principal: Option<String>,
+    /// The action.
+    pub action: Option<String>,
+    /// The resource, when named.
+    pub resource: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// INTERIM: a minimal reading of denial text and CloudTrail events, until the denial crate
+// (`denyctl_denial::parse`, built for `explain`) lands. Replace `parse_denial_text` and
+// `parse_event` with it; nothing else depends on their internals.
+// ---------------------------------------------------------------------------------------------
+
+/// Read "User: ARN is not authorized to perform: ACTION [on resource: RES] [because ...]".
+pub fn parse_denial_text(text: &str) -> Option<Denied> {
+    let t = text.trim();
+    let after_user = t.find("User: ").map(|i| &t[i + 6..])?;
+    let (principal, rest) = after_user.split_once(" is not authorized to perform: ")?;
+    let rest = rest.trim();
+    let action_end = rest.find(|c: char| c.is_whitespace() || c == ',').unwrap_or(rest.len());
+    let action = rest[..action_end].trim_end_matches(['.', ';']).to_string();
+    let mut resource = None;
+    if let Some(i) = rest.find("on resource: ") {
+        let r = &rest[i + "on resource: ".len()..];
+        let end = r.find(|c: char| c.is_whitespace()).unwrap_or(r.len());
+        resource = Some(r[..end].trim_end_matches(['.', ';', ',']).trim_matches(['"', '\'']).to_string());
+    }
+    if action.is_empty() || !action.contains(':') {
+        return None;
+    }
+    Some(Denied { principal: Some(principal.trim().to_string()), action: Some(action), resource })
+}
+
+/// Read a CloudTrail event: userIdentity.arn, eventSource + eventName, resources[0].ARN.
+pub fn parse_event(v: &Json) -> Option<Denied> {
+    let v = v.get("Records").and_then(|r| r.get(0)).unwrap_or(v);
+    let principal = v.pointer("/userIdentity/arn").and_then(Json::as_str).map(str::to_string);
+    let source = v.get("eventSource").and_then(Json::as_str)?;
+    let name = v.get("eventName").and_then(Json::as_str)?;
+    let service = source.split('.').next()?;
+    let resource = v
+        .get("resources")
+        .and_then(|r| r.get(0))
+        .and_then(|r| r.get("ARN").or_else(|| r.get("arn")))
+        .and_then(Json::as_str)
+        .map(str::to_string);
+    Some(Denied { principal, action: Some(format!("{service}:{name}")), resource })
+}
+// ------------------------------------------- end INTERIM -------------------------------------
+
+fn parse_context(items: &[String]) -> Result<Vec<(String, Vec<String>)>, CliError> {
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for item in items {
+        let (k, v) = item
+            .split_once('=')
+            .ok_or_else(|| CliError::Input(format!("--context {item:?}: expected KEY=VALUE (e.g. aws:SourceIp=203.0.113.5)")))?;
+        if k.is_empty() {
+            return Err(CliError::Input(format!("--context {item:?}: the key is empty")));
+        }
+        match out.iter_mut().find(|(have, _)| have.eq_ignore_ascii_case(k)) {
+            Some((_, vals)) => vals.push(v.to_string()),
+            None => out.push((k.to_string(), vec![v.to_string()])),
+        }
+    }
+    Ok(out)
+}
+
+/// What the request input says, before any AWS call: the denial merged with the flags (flags win).
+pub fn denied(a: &RequestArgs) -> Result<Denied, CliError> {
+    let mut d = Denied::default();
+    if let Some(t) = &a.text {
+        let text = if t == "-" { read_text("-", MAX_DENIAL_BYTES)? } else { t.clone() };
+        d = parse_denial_text(&text).ok_or_else(|| {
+            CliError::Input(
+                "cannot read the denial text: expected \"User: ARN is not authorized to perform: ACTION [on resource: ARN]\"; \
+                 or give --action and --resource"
+                    .into(),
+            )
+        })?;
+    }
+    if let Some(f) = &a.event {
+        let text = read_text(f, MAX_DENIAL_BYTES)?;
+        let v: Json = serde_json::from_str(&text).map_err(|e| CliError::input(f, format!("not JSON: {e}")))?;
+        d = parse_event(&v).ok_or_else(|| CliError::input(f, "not a CloudTrail event (needs eventSource and eventName)"))?;
+    }
+    if a.principal.is_some() {
+        d.principal = a.principal.clone();
+    }
+    if a.action.is_some() {
+        d.action = a.action.clone();
+    }
+    if a.resource.is_some() {
+        d.resource = a.resource.clone();
+    }
+    Ok(d)
+}
+
+/// Collect options from the request input.
+pub fn collect_options(a: &RequestArgs) -> Result<CollectOptions, CliError> {
+    let d = denied(a)?;
+    let action = d.action.ok_or_else(|| CliError::Input("no action: give a denial message, --event FILE or --action ACTION".into()))?;
+    if let Some(p) = &d.principal {
+        denyctl_policy::Principal::parse(p).map_err(|e| CliError::Input(format!("principal: {e}")))?;
+    }
+    let resource = d.resource.unwrap_or_else(|| "*".into());
+    if resource != "*" {
+        denyctl_policy::Arn::parse(&resource).map_err(|e| CliError::Input(format!("resource: {e}")))?;
+    }
+    let mut session_policies = Vec::new();
+    for f in &a.session_policy {
+        let text = read_text(f, MAX_DENIAL_BYTES)?;
+        let v: Json = serde_json::from_str(&text).map_err(|e| CliError::input(f, format!("not JSON: {e}")))?;
+        denyctl_policy::Policy::from_json(v.clone()).map_err(|e| CliError::input(f, e))?;
+        session_policies.push((format!("session:{f}"), v));
+    }
+    Ok(CollectOptions {
+        principal: d.principal,
+        action,
+        resource,
+        resource_account: a.resource_account.clone(),
+        context: parse_context(&a.context)?,
+        session_policies,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_moto_and_aws_denials() {
+        let d = parse_denial_text("User: arn:aws:sts::123456789012:assumed-role/dev/s is not authorized to perform: iam:ListUsers").unwrap();
+        assert_eq!(d.principal.as_deref(), Some("arn:aws:sts::123456789012:assumed-role/dev/s"));
+        assert_eq!(d.action.as_deref(), Some("iam:ListUsers"));
+        assert_eq!(d.resource, None);
+        let d = parse_denial_text(
+            "An error occurred (AccessDenied) when calling the PutObject operation: User: arn:aws:iam::1:user/bob is not authorized \
+             to perform: s3:PutObject on resource: \"arn:aws:s3:::b/k\" because no identity-based policy allows the s3:PutObject action",
+        );
+        let d = d.unwrap();
+        assert_eq!(d.action.as_deref(), Some("s3:PutObject"));
+        assert_eq!(d.resource.as_deref(), Some("arn:aws:s3:::b/k"));
+        assert!(parse_denial_text("nothing here").is_none());
+    }
+
+    #[test]
+    fn reads_cloudtrail_events() {
+        let v = serde_json::json!({"eventSource": "ec2.amazonaws.com", "eventName": "RunInstances",
+            "userIdentity": {"arn": "arn:aws:sts::1:assumed-role/r/s"}});
+        let d = parse_event(&v).unwrap();
+        assert_eq!(d.action.as_deref(), Some("ec2:RunInstances"));
+        assert_eq!(d.resource, None);
+    }
+}

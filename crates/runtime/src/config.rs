@@ -1,0 +1,174 @@
+//! Credentials and clients for the identities a run uses: the caller whose request was denied,
+//! the operator who reads policies, and the organization reader who reads SCPs and RCPs.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use tokio::sync::{OnceCell, Semaphore};
+
+use crate::calls::{self, CallSpec, CallStats, Failure};
+
+/// Which profile each identity uses (`None`: the default credential chain).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Profiles {
+    /// The operator who reads (and later changes) policies: `--profile`.
+    pub operator: Option<String>,
+    /// The caller whose request was denied: `--caller-profile` (default: the operator's).
+    pub caller: Option<String>,
+    /// Who reads the organization's SCPs and RCPs: `--org-profile` (default: the operator's).
+    pub org: Option<String>,
+    /// `--region`.
+    pub region: Option<String>,
+}
+
+/// The clients of one identity.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    /// The loaded SDK configuration (for plugins that make their own clients).
+    pub config: SdkConfig,
+    /// STS.
+    pub sts: aws_sdk_sts::Client,
+    /// IAM.
+    pub iam: aws_sdk_iam::Client,
+    /// Organizations.
+    pub org: aws_sdk_organizations::Client,
+    /// `caller`, `operator` or `organization reader`.
+    pub role: &'static str,
+    /// The credential source, for messages: `profile 'ci'` or the default chain.
+    pub source_desc: String,
+    /// The profile name, when one was given.
+    pub profile: Option<String>,
+}
+
+/// A human description of where credentials come from.
+pub fn source_desc(profile: Option<&str>) -> String {
+    match profile {
+        Some(p) => format!("profile '{p}'"),
+        None => "the default credential chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or the default \
+                 profile (including SSO and credential_process), web identity, container and instance roles"
+            .to_string(),
+    }
+}
+
+async fn load(profile: Option<&str>, region: Option<&str>, role: &'static str) -> Clients {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(p) = profile {
+        // As the AWS CLI does, an explicit profile wins over credentials in the environment
+        // (the default chain would look at AWS_ACCESS_KEY_ID first).
+        let creds = aws_config::profile::ProfileFileCredentialsProvider::builder().profile_name(p).build();
+        loader = loader.profile_name(p).credentials_provider(creds);
+    }
+    if let Some(r) = region {
+        loader = loader.region(Region::new(r.to_string()));
+    }
+    let mut config = loader.load().await;
+    if config.region().is_none() {
+        // IAM, STS and Organizations answer in us-east-1 for the aws partition; the AWS CLI
+        // reads them without a region too.
+        config = config.into_builder().region(Region::from_static("us-east-1")).build();
+    }
+    Clients {
+        sts: aws_sdk_sts::Client::new(&config),
+        iam: aws_sdk_iam::Client::new(&config),
+        org: aws_sdk_organizations::Client::new(&config),
+        config,
+        role,
+        source_desc: source_desc(profile),
+        profile: profile.map(str::to_string),
+    }
+}
+
+/// A memo: each key is fetched once per run, even when asked for concurrently.
+pub(crate) struct Memo<V> {
+    cells: Mutex<HashMap<String, Arc<OnceCell<V>>>>,
+}
+
+impl<V: Clone> Memo<V> {
+    pub(crate) fn new() -> Self {
+        Memo { cells: Mutex::new(HashMap::new()) }
+    }
+
+    pub(crate) async fn get<F, Fut>(&self, key: &str, fetch: F) -> V
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = V>,
+    {
+        let cell = {
+            let mut m = self.cells.lock().unwrap_or_else(|e| e.into_inner());
+            m.entry(key.to_string()).or_default().clone()
+        };
+        cell.get_or_init(fetch).await.clone()
+    }
+}
+
+/// Most calls in flight at once.
+pub const MAX_IN_FLIGHT: usize = 16;
+
+/// One run against AWS: the identities' clients, the call counter, and the per-run caches.
+pub struct Session {
+    /// The caller whose request was denied.
+    pub caller: Arc<Clients>,
+    /// The operator who reads policies.
+    pub operator: Arc<Clients>,
+    /// Who reads SCPs and RCPs.
+    pub org_reader: Arc<Clients>,
+    /// Whether caller and operator are the same identity source.
+    pub caller_is_operator: bool,
+    /// Every call made.
+    pub stats: CallStats,
+    sem: Semaphore,
+    pub(crate) memo: crate::collect::Memos,
+}
+
+impl Session {
+    /// Load credentials and region for each identity (nothing is called yet).
+    pub async fn new(p: &Profiles) -> Session {
+        let region = p.region.as_deref();
+        let operator = Arc::new(load(p.operator.as_deref(), region, "operator").await);
+        let caller_profile = p.caller.clone().or_else(|| p.operator.clone());
+        let caller_is_operator = caller_profile == p.operator;
+        let caller = if caller_is_operator {
+            Arc::new(Clients { role: "caller", ..(*operator).clone() })
+        } else {
+            Arc::new(load(caller_profile.as_deref(), region, "caller").await)
+        };
+        let org_profile = p.org.clone().or_else(|| p.operator.clone());
+        let org_reader = if org_profile == p.operator {
+            operator.clone()
+        } else {
+            Arc::new(load(org_profile.as_deref(), region, "organization reader").await)
+        };
+        Session {
+            caller,
+            operator,
+            org_reader,
+            caller_is_operator,
+            stats: CallStats::default(),
+            sem: Semaphore::new(MAX_IN_FLIGHT),
+            memo: crate::collect::Memos::default(),
+        }
+    }
+
+    /// Make one call with `who`'s credentials, bounded, counted and classified.
+    pub async fn call<T, E, Fut>(
+        &self,
+        who: &Clients,
+        call: &'static str,
+        target: &str,
+        wave: usize,
+        fut: Fut,
+    ) -> Result<T, Failure>
+    where
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let _permit = self.sem.acquire().await;
+        let spec = CallSpec { call, target, wave, role: who.role, source_desc: &who.source_desc };
+        calls::run(&self.stats, spec, fut).await
+    }
+}

@@ -1,0 +1,23 @@
+//! Live AWS for denyctl: credentials and the two identities (caller and operator), `whoami`,
+//! the IAM and Organizations collectors that turn a request into every policy layer, the
+//! snapshot file, and the seam through which service plugins supply resource policies.
+//!
+//! Every call goes through the official AWS SDK for Rust, so the standard credential chain,
+//! `AWS_ENDPOINT_URL` and the service-specific endpoint variables all apply.
+
+pub mod calls;
+pub mod collect;
+pub mod config;
+pub mod decode;
+pub mod error;
+pub mod resource;
+pub mod snapshot;
+pub mod whoami;
+
+pub use calls::{CallRecord, CallStats};
+pub use collect::{collect, CollectOptions, Collected, PolicySource, SourcedPolicy};
+pub use config::{Profiles, Session};
+pub use error::{ReadError, RuntimeError};
+pub use resource::{ResourceContext, ResourcePolicy, ResourcePolicyPlugin, ResourcePlugins};
+pub use snapshot::{Snapshot, SnapshotError};
+pub use whoami::{whoami, Identity};

@@ -1,0 +1,3 @@
+//! Shared end-to-end test support.
+pub mod lab;
+pub mod moto;
