@@ -459,7 +459,7 @@ fn a_denial_naming_another_principal_is_flagged() {
 #[test]
 fn bad_credentials_and_unknown_principals_are_said_plainly() {
     let (_g, lab, _rt) = lab();
-    let r = lab.denyctl(None, &["whoami", "--profile", "stale"]);
+    let r = lab.denyctl(None, &["whoami", "--caller-profile", "stale"]);
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(
         r.stderr.contains("profile 'stale'") && r.stderr.contains("credentials"),

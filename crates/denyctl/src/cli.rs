@@ -28,7 +28,8 @@ pub struct GlobalArgs {
     /// AWS region (as the AWS CLI's --region).
     #[arg(long, global = true)]
     pub region: Option<String>,
-    /// AWS profile of the caller whose request was denied (whoami runs as it); default: --profile.
+    /// AWS profile of the caller whose request was denied (whoami and replay run as it); default: this
+    /// runtime's own credentials (the standard chain), whatever --profile says.
     #[arg(long, global = true, value_name = "NAME")]
     pub caller_profile: Option<String>,
     /// AWS profile that reads the organization's SCPs and RCPs (the management account or a

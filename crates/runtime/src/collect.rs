@@ -75,7 +75,7 @@ pub struct Collected {
     /// Everything read.
     pub snapshot: Snapshot,
     /// The live caller (whoami), when it could be established.
-    pub live_caller: Identity,
+    pub live_caller: Option<Identity>,
 }
 
 /// The identity of a credential source (STS GetCallerIdentity).
@@ -1017,15 +1017,26 @@ pub async fn collect(session: &Session, plugins: &ResourcePlugins, opts: &Collec
         Ok::<_, RuntimeError>((principal, resource_account, pl?, org?, res?))
     };
     let (live, operator_id, rest) = futures::join!(live, operator_id, rest);
-    let live = live?;
+    // With the principal given, the live caller is only needed to warn about a mismatch: an
+    // operator may diagnose someone else's denial from a runtime with no caller credentials.
+    let mut caller_note = None;
+    let live = match live {
+        Ok(id) => Some(id),
+        Err(e) if given.is_some() => {
+            caller_note = Some(format!("the live caller could not be established ({e}); diagnosing the principal given"));
+            None
+        }
+        Err(e) => return Err(e),
+    };
     let (principal, resource_account, mut pl, org, (resource, res_unknown, res_notes)) = rest?;
     let operator_account = match operator_id {
-        None => Some(live.account.clone()),
+        None => live.as_ref().map(|l| l.account.clone()),
         Some(Ok(id)) => Some(id.account),
         Some(Err(Failure::Fatal(e))) => return Err(e),
         Some(Err(Failure::Read(_))) => None,
     };
     let mut notes = std::mem::take(&mut pl.notes);
+    notes.extend(caller_note);
     notes.extend(res_notes);
     let cross_account_operator = operator_account.as_deref().is_some_and(|a| a != principal.account());
     if let Some(missing) = pl.missing.take() {
@@ -1078,7 +1089,7 @@ pub async fn collect(session: &Session, plugins: &ResourcePlugins, opts: &Collec
     if let Some(p) = &org.org_paths {
         derive("aws:PrincipalOrgPaths".into(), Json::from(vec![p.clone()]));
     }
-    if live.arn == principal.arn.to_string() {
+    if let Some(live) = live.as_ref().filter(|l| l.arn == principal.arn.to_string()) {
         derive("aws:userid".into(), Json::String(live.user_id.clone()));
     }
     derive("aws:PrincipalIsAWSService".into(), Json::String("false".into()));
@@ -1118,7 +1129,7 @@ pub async fn collect(session: &Session, plugins: &ResourcePlugins, opts: &Collec
             resource_account: Some(resource_account),
             context,
         },
-        caller: Some(live.clone()),
+        caller: live.clone(),
         organization: org.summary.clone(),
         policies: SnapshotPolicies {
             identity: pl.identity,

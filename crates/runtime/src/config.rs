@@ -18,7 +18,8 @@ use crate::calls::{self, CallSpec, CallStats, Failure};
 pub struct Profiles {
     /// The operator who reads (and later changes) policies: `--profile`.
     pub operator: Option<String>,
-    /// The caller whose request was denied: `--caller-profile` (default: the operator's).
+    /// The caller whose request was denied: `--caller-profile` (default: this runtime's own
+    /// credentials, found by the standard chain, as the "current runtime").
     pub caller: Option<String>,
     /// Who reads the organization's SCPs and RCPs: `--org-profile` (default: the operator's).
     pub org: Option<String>,
@@ -130,7 +131,9 @@ impl Session {
     pub async fn new(p: &Profiles) -> Session {
         let region = p.region.as_deref();
         let operator = Arc::new(load(p.operator.as_deref(), region, "operator").await);
-        let caller_profile = p.caller.clone().or_else(|| p.operator.clone());
+        // The caller is the current runtime (the default chain) unless --caller-profile names one;
+        // `--profile` only changes the operator who reads and changes policies.
+        let caller_profile = p.caller.clone();
         let caller_is_operator = caller_profile == p.operator;
         let caller = if caller_is_operator {
             Arc::new(Clients { role: "caller", ..(*operator).clone() })
