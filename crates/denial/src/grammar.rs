@@ -187,8 +187,13 @@ fn principal_before(t: &Text, at: usize) -> (usize, Option<String>) {
     let tok_start = before.rfind(' ').map_or(0, |i| i + 1);
     let token = before[tok_start..].trim_matches(|c| matches!(c, '"' | '\'' | '`'));
     let abs = lo + tok_start;
+    let previous = before[..tok_start].trim_end();
+    let previous = previous.rsplit(' ').next().unwrap_or("").trim_start_matches(|c| matches!(c, '"' | '\'' | '`'));
     if token.starts_with("arn:") {
         (abs, Some(token.to_string()))
+    } else if previous.eq_ignore_ascii_case("user") && !token.is_empty() && !token.eq_ignore_ascii_case("user") {
+        // "User NAME is not authorized ..." (no colon)
+        (abs - previous.len() - 1, Some(token.to_string()))
     } else if token.eq_ignore_ascii_case("user") {
         (abs, None)
     } else {
@@ -221,7 +226,7 @@ const RESOURCE_ENDS: &[&str] = &[
     " status code:",
     " (status code:",
     "\"",
-    "<",
+    "</",
     "`",
     " - ",
 ];
@@ -256,7 +261,7 @@ fn resource(t: &Text, cur: usize, f: &mut Finding) -> usize {
     let phrase = t.slice(at, end);
     let first_token = phrase.split(' ').next().unwrap_or("");
     let value = if first_token.starts_with("arn:") || first_token == "*" {
-        first_token
+        arn_with_placeholders(phrase)
     } else {
         let mut words = 0;
         let cut = phrase.char_indices().find(|(_, c)| {
@@ -273,6 +278,20 @@ fn resource(t: &Text, cur: usize, f: &mut Finding) -> usize {
     }
     f.resource = Some(value.to_string());
     at + value.len()
+}
+
+/// An ARN is one token, except that redacted ARNs carry placeholders with spaces (`<<account number>>`).
+fn arn_with_placeholders(phrase: &str) -> &str {
+    let mut depth = 0i32;
+    for (i, c) in phrase.char_indices() {
+        match c {
+            '<' | '{' => depth += 1,
+            '>' | '}' => depth -= 1,
+            ' ' if depth <= 0 => return &phrase[..i],
+            _ => {}
+        }
+    }
+    phrase
 }
 
 /// The policy types by every name AWS prints, longest first where one contains another.
@@ -328,7 +347,16 @@ fn policy_type(t: &Text, cur: usize) -> Option<(PolicyType, usize)> {
 
 /// `because no TYPE allows the ACTION action` | `with an explicit deny [in TYPE[: ARN] [transitively through TYPE]]`.
 fn reason(t: &Text, cur: usize, f: &mut Finding) -> usize {
-    let c = t.skip_spaces(cur);
+    let mut c = t.skip_spaces(cur);
+    // Some messages put other words before the reason ("on the resource associated with this ciphertext because no ...").
+    if !t.at(c, "because no ") && !t.at(c, "with an ") {
+        let limit = t.find("is not authorized to ", c, (c + 300).min(t.len())).unwrap_or((c + 300).min(t.len()));
+        let ahead = ["because no ", "with an explicit deny", "with an implicit deny"].iter().filter_map(|r| t.find(r, c, limit)).min();
+        match ahead {
+            Some(a) if !t.slice(c, a).contains(". ") => c = a,
+            _ => return cur,
+        }
+    }
     if t.at(c, "because no ") {
         f.deny = Some(DenyKind::Implicit);
         let after_no = c + "because no ".len();
@@ -513,14 +541,16 @@ fn from_wrapper_only(t: &Text, catalog: &dyn ActionCatalog, hint: Option<&Hint>)
 fn merge_duplicates(findings: Vec<Finding>) -> Vec<Finding> {
     let mut out: Vec<Finding> = Vec::new();
     for f in findings {
+        // A repeat says the same or less: every field it has agrees with an earlier finding.
+        let covered = |mine: &Option<String>, theirs: &Option<String>| mine.is_none() || mine == theirs;
         let same = out.iter_mut().find(|o| {
             o.kind == f.kind
                 && o.other_error.as_deref().map(family_of) == f.other_error.as_deref().map(family_of)
-                && o.principal == f.principal
-                && o.action == f.action
-                && o.resource == f.resource
-                && o.policy_type == f.policy_type
-                && o.deny == f.deny
+                && covered(&f.principal, &o.principal)
+                && covered(&f.action, &o.action)
+                && covered(&f.resource, &o.resource)
+                && (f.policy_type.is_none() || f.policy_type == o.policy_type)
+                && (f.deny.is_none() || f.deny == o.deny)
         });
         match same {
             Some(o) => {

@@ -78,12 +78,14 @@ pub fn parse_with(input: &[u8], catalog: &dyn ActionCatalog) -> Result<Parsed, E
     if trimmed.is_empty() {
         return Err(Error::Empty);
     }
-    if let Some(parsed) = cloudtrail::parse_json(trimmed, catalog)? {
+    let json = cloudtrail::parse_json(trimmed, catalog);
+    if let Ok(Some(parsed)) = json {
         return Ok(parsed);
     }
+    // Broken JSON may still be a pasted fragment of an event whose errorMessage reads as text.
     let findings = grammar::parse_text(trimmed, catalog, None);
     if findings.is_empty() {
-        return Err(Error::NothingFound);
+        return Err(json.err().unwrap_or(Error::NothingFound));
     }
     Ok(Parsed { findings, skipped: Vec::new(), records: None })
 }

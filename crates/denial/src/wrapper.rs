@@ -72,6 +72,7 @@ pub(crate) fn around(t: &Text, before_from: usize, start: usize, end: usize, aft
         w = w.or(r(t, after, catalog));
     }
     w = w.or(code_field(t, after)).or(code_field(t, before));
+    w = w.or(request_id_field(t, after)).or(request_id_field(t, before));
     w.or(endpoint(t, before)).or(endpoint(t, after))
 }
 
@@ -277,11 +278,25 @@ fn js_v3_operation(t: &Text, win: Window, _: &dyn ActionCatalog) -> Wrapper {
 /// `code: 'AccessDenied'`, `"Code":"AccessDenied"`, `<Code>AccessDenied</Code>`, `Code: AccessDenied`: only known codes count.
 fn code_field(t: &Text, win: Window) -> Wrapper {
     let mut w = Wrapper::default();
-    for lead in ["<code>", "code: '", "code\":\"", "code\": \"", "code: ", "\"name\":\"", "name: '"] {
+    for lead in ["<code>", "code: '", "code\":\"", "code\": \"", "code: ", "__type\":\"", "\"name\":\"", "name: '"] {
         let Some(at) = win.find(t, lead) else { continue };
         if let Some((code, _)) = word(t, at + lead.len(), 80) {
             if lookalike::is_denial_code(&code) || lookalike::by_code(&code).is_some() {
                 w.error_code = Some(code);
+                return w;
+            }
+        }
+    }
+    w
+}
+
+/// `<RequestId>ID</RequestId>` (XML error bodies), `requestId: 'ID'` (JavaScript SDK v2).
+fn request_id_field(t: &Text, win: Window) -> Wrapper {
+    let mut w = Wrapper::default();
+    for lead in ["<requestid>", "requestid: '", "\"requestid\":\"", "\"requestid\": \""] {
+        if let Some(at) = win.find(t, lead) {
+            if let Some((id, _)) = word(t, at + lead.len(), 100) {
+                w.request_id = Some(id);
                 return w;
             }
         }
@@ -294,7 +309,7 @@ fn prefix_code(t: &Text, from: usize, start: usize) -> Wrapper {
     let mut w = Wrapper::default();
     let head = t.slice(t.floor(start.saturating_sub(60).max(from)), start).trim_end();
     let Some(head) = head.strip_suffix(':') else { return w };
-    let token = head.rsplit([' ', '(', '[', '"', '\'']).next().unwrap_or("");
+    let token = head.rsplit([' ', '(', '[', ']', '"', '\'', '`']).next().unwrap_or("");
     let known = lookalike::is_denial_code(token) || lookalike::by_code(token).is_some();
     let shaped = token.len() > 3
         && token.starts_with(|c: char| c.is_ascii_uppercase())

@@ -63,3 +63,11 @@ fn doc_examples() {
     assert!(n >= 20);
     assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
 }
+#[test]
+fn collected_from_public_sources() {
+    let (n, failures) = check("collected.jsonl");
+    assert!(n >= 60, "only {n} collected messages");
+    let look_alikes = corpus("collected.jsonl").iter().filter(|c| c["kind"] == "not_a_denial").count();
+    assert!(look_alikes >= 10, "only {look_alikes} look-alikes");
+    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+}
