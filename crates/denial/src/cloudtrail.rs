@@ -243,12 +243,13 @@ fn event_finding(ev: &Map<String, Value>, catalog: &dyn ActionCatalog) -> Option
     let identity = ev.get("userIdentity").and_then(Value::as_object);
     let id = |path: &[&str]| identity.and_then(|i| str_at(i, path)).map(str::to_string);
     let identity_type = id(&["type"]);
-    let principal = id(&["arn"]).or_else(|| match identity_type.as_deref() {
+    // The identity's ARN is authoritative; without one (AWSAccount, AWSService) the message may name the caller better.
+    let fallback = || match identity_type.as_deref() {
         Some("AWSService") => id(&["invokedBy"]),
         Some("AWSAccount") => id(&["accountId"]),
         _ => id(&["userName"]).or_else(|| id(&["principalId"])),
-    });
-    f.principal = principal.or(f.principal);
+    };
+    f.principal = id(&["arn"]).or(f.principal.take()).or_else(fallback);
     if f.kind != Some(Kind::NotADenial) && f.action.is_none() {
         if let (Some(svc), Some(op)) = (service.as_deref(), name) {
             f.action = catalog.action_for(svc, op);

@@ -71,3 +71,10 @@ fn collected_from_public_sources() {
     assert!(look_alikes >= 10, "only {look_alikes} look-alikes");
     assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
 }
+
+#[test]
+fn constructed_wrapper_forms_and_cloudtrail() {
+    let (n, failures) = check("constructed.jsonl");
+    assert!(n >= 15);
+    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+}
