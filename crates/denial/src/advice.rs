@@ -83,6 +83,9 @@ impl Finding {
         if self.authorization_id.is_some() {
             checks.insert(1, "AWS kept its own record of this decision: `aws iam-toolbox get-request-authorization-details --authorization-id ID` (needs iam:GetRequestAuthorizationDetails, kept at least 24 hours).".to_string());
         }
+        if self.service.as_deref() == Some("s3") && self.deny.is_none() && self.policy_type.is_none() {
+            checks.push("S3 answers Access Denied, not 404, for a key that does not exist when the caller lacks s3:ListBucket on the bucket: check the key exists. A bucket owned by another account, Object Ownership/ACLs and SSE-KMS (kms:Decrypt, kms:GenerateDataKey) give the same message.".to_string());
+        }
         if self.kind == Some(Kind::Cloudtrail) && self.resource.is_none() {
             checks.push("The event's requestParameters name the bucket, key, queue or key that was asked for.".to_string());
         }
