@@ -234,10 +234,8 @@ fn event_finding(ev: &Map<String, Value>, catalog: &dyn ActionCatalog) -> Option
         f
     } else if let Some(l) = look_alike {
         Finding { kind: Some(Kind::NotADenial), other_error: Some(code.to_string()).filter(|_| l.codes.contains(&code)).or(Some(l.name.to_string())), ..Finding::default() }
-    } else if let Some(f) = from_message.into_iter().find(|f| f.kind == Some(Kind::NotADenial)) {
-        f
     } else {
-        return None;
+        from_message.into_iter().find(|f| f.kind == Some(Kind::NotADenial))?
     };
 
     let identity = ev.get("userIdentity").and_then(Value::as_object);

@@ -188,7 +188,7 @@ fn principal_before(t: &Text, at: usize) -> (usize, Option<String>) {
     let token = before[tok_start..].trim_matches(|c| matches!(c, '"' | '\'' | '`'));
     let abs = lo + tok_start;
     let previous = before[..tok_start].trim_end();
-    let previous = previous.rsplit(' ').next().unwrap_or("").trim_start_matches(|c| matches!(c, '"' | '\'' | '`'));
+    let previous = previous.rsplit(' ').next().unwrap_or("").trim_start_matches(['"', '\'', '`']);
     if token.starts_with("arn:") {
         (abs, Some(token.to_string()))
     } else if previous.eq_ignore_ascii_case("user") && !token.is_empty() && !token.eq_ignore_ascii_case("user") {
@@ -491,7 +491,7 @@ fn authorization_id(t: &Text, from: usize, to: usize) -> Option<String> {
         let at = t.skip_spaces(at);
         let rest = t.s.get(at..to)?;
         let len = rest.find(|c: char| !c.is_ascii_alphanumeric()).unwrap_or(rest.len());
-        (len >= 4 && len <= 256).then(|| rest[..len].to_string())
+        (4..=256).contains(&len).then(|| rest[..len].to_string())
     };
     id_at("authorization id:").or_else(|| id_at("/authorization-details/"))
 }

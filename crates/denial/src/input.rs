@@ -53,7 +53,7 @@ fn decode_text(bytes: &[u8]) -> Result<String, Error> {
 }
 
 fn utf16(bytes: &[u8], word: fn([u8; 2]) -> u16) -> Result<String, Error> {
-    if bytes.len() % 2 != 0 {
+    if !bytes.chunks_exact(2).remainder().is_empty() {
         return Err(Error::NotUtf8 { offset: bytes.len() });
     }
     let units: Vec<u16> = bytes.chunks_exact(2).map(|c| word([c[0], c[1]])).collect();
