@@ -35,10 +35,6 @@ impl Style {
     pub fn dim(&self, s: &str) -> String {
         self.paint("2", s)
     }
-    /// Bold.
-    pub fn bold(&self, s: &str) -> String {
-        self.paint("1", s)
-    }
 }
 
 /// The one-line verdict a person reads first.

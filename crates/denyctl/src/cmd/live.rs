@@ -57,50 +57,41 @@ pub struct Denied {
     pub action: Option<String>,
     /// The resource, when named.
     pub resource: Option<String>,
+    /// AWS's authorization ID, when the message carries one.
+    pub authorization_id: Option<String>,
+    /// An encoded authorization failure message, when the message carries one.
+    pub encoded_blob: Option<String>,
 }
 
-// ---------------------------------------------------------------------------------------------
-// INTERIM: a minimal reading of denial text and CloudTrail events, until the denial crate
-// (`denyctl_denial::parse`, built for `explain`) lands. Replace `parse_denial_text` and
-// `parse_event` with it; nothing else depends on their internals.
-// ---------------------------------------------------------------------------------------------
-
-/// Read "User: ARN is not authorized to perform: ACTION [on resource: RES] [because ...]".
-pub fn parse_denial_text(text: &str) -> Option<Denied> {
-    let t = text.trim();
-    let after_user = t.find("User: ").map(|i| &t[i + 6..])?;
-    let (principal, rest) = after_user.split_once(" is not authorized to perform: ")?;
-    let rest = rest.trim();
-    let action_end = rest.find(|c: char| c.is_whitespace() || c == ',').unwrap_or(rest.len());
-    let action = rest[..action_end].trim_end_matches(['.', ';']).to_string();
-    let mut resource = None;
-    if let Some(i) = rest.find("on resource: ") {
-        let r = &rest[i + "on resource: ".len()..];
-        let end = r.find(|c: char| c.is_whitespace()).unwrap_or(r.len());
-        resource = Some(r[..end].trim_end_matches(['.', ';', ',']).trim_matches(['"', '\'']).to_string());
+/// Read a denial (any form `explain` reads) into what the live verbs need. A look-alike
+/// (stale credentials, clock skew, a missing key) is an input error with its own advice.
+fn read_denial(source: &str, bytes: &[u8]) -> Result<Denied, CliError> {
+    let parsed = denyctl_denial::parse(bytes).map_err(|e| CliError::input(source, e))?;
+    let finding = parsed
+        .findings
+        .iter()
+        .find(|f| f.kind != Some(denyctl_denial::Kind::NotADenial))
+        .or(parsed.findings.first())
+        .ok_or_else(|| CliError::input(source, "no access-denied message found"))?;
+    if finding.kind == Some(denyctl_denial::Kind::NotADenial) {
+        let advice = finding.advice();
+        return Err(CliError::input(
+            source,
+            format!(
+                "this is not an authorization denial ({}): {} (see `denyctl explain`)",
+                finding.other_error.as_deref().unwrap_or("look-alike"),
+                advice.meaning
+            ),
+        ));
     }
-    if action.is_empty() || !action.contains(':') {
-        return None;
-    }
-    Some(Denied { principal: Some(principal.trim().to_string()), action: Some(action), resource })
+    Ok(Denied {
+        principal: finding.principal.clone().filter(|p| p.starts_with("arn:")),
+        action: finding.action.clone(),
+        resource: finding.resource.clone().filter(|r| r == "*" || r.starts_with("arn:")),
+        authorization_id: finding.authorization_id.clone(),
+        encoded_blob: finding.encoded_blob.clone(),
+    })
 }
-
-/// Read a CloudTrail event: userIdentity.arn, eventSource + eventName, resources[0].ARN.
-pub fn parse_event(v: &Json) -> Option<Denied> {
-    let v = v.get("Records").and_then(|r| r.get(0)).unwrap_or(v);
-    let principal = v.pointer("/userIdentity/arn").and_then(Json::as_str).map(str::to_string);
-    let source = v.get("eventSource").and_then(Json::as_str)?;
-    let name = v.get("eventName").and_then(Json::as_str)?;
-    let service = source.split('.').next()?;
-    let resource = v
-        .get("resources")
-        .and_then(|r| r.get(0))
-        .and_then(|r| r.get("ARN").or_else(|| r.get("arn")))
-        .and_then(Json::as_str)
-        .map(str::to_string);
-    Some(Denied { principal, action: Some(format!("{service}:{name}")), resource })
-}
-// ------------------------------------------- end INTERIM -------------------------------------
 
 fn parse_context(items: &[String]) -> Result<Vec<(String, Vec<String>)>, CliError> {
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
@@ -124,18 +115,11 @@ pub fn denied(a: &RequestArgs) -> Result<Denied, CliError> {
     let mut d = Denied::default();
     if let Some(t) = &a.text {
         let text = if t == "-" { read_text("-", MAX_DENIAL_BYTES)? } else { t.clone() };
-        d = parse_denial_text(&text).ok_or_else(|| {
-            CliError::Input(
-                "cannot read the denial text: expected \"User: ARN is not authorized to perform: ACTION [on resource: ARN]\"; \
-                 or give --action and --resource"
-                    .into(),
-            )
-        })?;
+        d = read_denial("the denial text", text.as_bytes())?;
     }
     if let Some(f) = &a.event {
-        let text = read_text(f, MAX_DENIAL_BYTES)?;
-        let v: Json = serde_json::from_str(&text).map_err(|e| CliError::input(f, format!("not JSON: {e}")))?;
-        d = parse_event(&v).ok_or_else(|| CliError::input(f, "not a CloudTrail event (needs eventSource and eventName)"))?;
+        let bytes = crate::input::read_bytes(f, MAX_DENIAL_BYTES)?;
+        d = read_denial(f, &bytes)?;
     }
     if a.principal.is_some() {
         d.principal = a.principal.clone();
@@ -183,26 +167,36 @@ mod tests {
 
     #[test]
     fn reads_moto_and_aws_denials() {
-        let d = parse_denial_text("User: arn:aws:sts::123456789012:assumed-role/dev/s is not authorized to perform: iam:ListUsers").unwrap();
+        let d = read_denial("t", b"User: arn:aws:sts::123456789012:assumed-role/dev/s is not authorized to perform: iam:ListUsers").unwrap();
         assert_eq!(d.principal.as_deref(), Some("arn:aws:sts::123456789012:assumed-role/dev/s"));
         assert_eq!(d.action.as_deref(), Some("iam:ListUsers"));
         assert_eq!(d.resource, None);
-        let d = parse_denial_text(
-            "An error occurred (AccessDenied) when calling the PutObject operation: User: arn:aws:iam::1:user/bob is not authorized \
+        let d = read_denial(
+            "t",
+            b"An error occurred (AccessDenied) when calling the PutObject operation: User: arn:aws:iam::123456789012:user/bob is not authorized \
              to perform: s3:PutObject on resource: \"arn:aws:s3:::b/k\" because no identity-based policy allows the s3:PutObject action",
-        );
-        let d = d.unwrap();
+        )
+        .unwrap();
         assert_eq!(d.action.as_deref(), Some("s3:PutObject"));
         assert_eq!(d.resource.as_deref(), Some("arn:aws:s3:::b/k"));
-        assert!(parse_denial_text("nothing here").is_none());
+        assert!(read_denial("t", b"nothing here").is_err());
+    }
+
+    #[test]
+    fn look_alikes_are_refused_with_their_own_advice() {
+        let e = read_denial("t", b"An error occurred (ExpiredToken) when calling the GetObject operation: The provided token has expired.")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not an authorization denial") && e.contains("ExpiredToken"), "{e}");
     }
 
     #[test]
     fn reads_cloudtrail_events() {
-        let v = serde_json::json!({"eventSource": "ec2.amazonaws.com", "eventName": "RunInstances",
-            "userIdentity": {"arn": "arn:aws:sts::1:assumed-role/r/s"}});
-        let d = parse_event(&v).unwrap();
+        let v = serde_json::json!({"eventVersion": "1.08", "eventSource": "ec2.amazonaws.com", "eventName": "RunInstances",
+            "errorCode": "Client.UnauthorizedOperation", "errorMessage": "You are not authorized to perform this operation.",
+            "userIdentity": {"type": "AssumedRole", "arn": "arn:aws:sts::123456789012:assumed-role/r/s", "accountId": "123456789012"}});
+        let d = read_denial("event.json", v.to_string().as_bytes()).unwrap();
         assert_eq!(d.action.as_deref(), Some("ec2:RunInstances"));
-        assert_eq!(d.resource, None);
+        assert_eq!(d.principal.as_deref(), Some("arn:aws:sts::123456789012:assumed-role/r/s"));
     }
 }
