@@ -1143,6 +1143,7 @@ pub async fn collect(session: &Session, plugins: &ResourcePlugins, opts: &Collec
         },
         notes,
         calls: CallSummary { count: session.stats.count(), waves: session.stats.waves() },
+        authorization: None,
     };
     Ok(Collected { snapshot, live_caller: live })
 }

@@ -101,6 +101,10 @@ pub struct Snapshot {
     /// Calls made.
     #[serde(default)]
     pub calls: CallSummary,
+    /// AWS's own record of the denial (IAM Toolbox GetRequestAuthorizationDetails), when the
+    /// message carried an authorization ID and the operator could read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<denyctl_authz::AuthzRecord>,
 }
 
 /// Why a snapshot cannot be used.

@@ -36,6 +36,10 @@ pub struct DiagnoseOutput<'a> {
     pub notes: &'a [String],
     /// AWS calls made and their sequential waves (0 offline).
     pub calls: CallSummary,
+    /// AWS's own record of the denial beside denyctl's verdict, when the message carried an
+    /// authorization ID and the record could be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aws_record: Option<super::authz::AwsView<'a>>,
 }
 
 /// When the denial names another principal than the one calling, say so.
@@ -115,7 +119,8 @@ fn offline(a: &DiagnoseArgs, path: &str) -> Result<(Snapshot, Vec<String>), CliE
 
 /// Run the verb.
 pub fn run(a: &DiagnoseArgs, g: &GlobalArgs) -> CmdResult {
-    let (snap, mut warnings, source) = match &a.snapshot {
+    let auth_id = live::denied(&a.request)?.authorization_id;
+    let (mut snap, mut warnings, source) = match &a.snapshot {
         Some(path) => {
             let (s, w) = offline(a, path)?;
             (s, w, "snapshot")
@@ -124,21 +129,45 @@ pub fn run(a: &DiagnoseArgs, g: &GlobalArgs) -> CmdResult {
             let opts = live::collect_options(&a.request)?;
             let profiles = live::profiles(g);
             let plugins = ResourcePlugins::none();
-            let (res, session) = live::block_on(async {
+            let (res, record, session) = live::block_on(async {
                 let session = Session::new(&profiles).await;
-                (collect(&session, &plugins, &opts).await, session)
+                // AWS's record (when the message carries an authorization ID) is read beside the
+                // layers, in the same wave.
+                let record = async {
+                    match &auth_id {
+                        Some(id) => Some(super::authz::fetch(&session, id).await),
+                        None => None,
+                    }
+                };
+                let (res, record) = tokio::join!(collect(&session, &plugins, &opts), record);
+                (res, record, session)
             })?;
             live::report_calls(g, &session.stats);
             let mut c = res.map_err(live::cli_error)?;
             c.snapshot.calls = CallSummary { count: session.stats.count(), waves: session.stats.waves() };
+            match record {
+                Some(Ok(rec)) => c.snapshot.authorization = Some(rec),
+                Some(Err(e)) => c.snapshot.notes.push(format!("AWS's authorization record was not used: {e}; what follows is denyctl's own evaluation")),
+                None => {}
+            }
             (c.snapshot, Vec::new(), "live")
         }
     };
     if let Some(m) = snap.caller.as_ref().and_then(|c| principal_mismatch(&snap.request.principal, c)) {
         warnings.insert(0, m);
     }
+    let context_added = match snap.authorization.clone() {
+        Some(rec) => super::authz::fill_context(&mut snap.request, &rec),
+        None => Vec::new(),
+    };
     let (req, layers) = snap.evaluable().map_err(|e| CliError::Input(format!("cannot evaluate: {e}")))?;
     let v = evaluate(&req, &layers);
+    let aws_record = snap.authorization.as_ref().map(|rec| super::authz::view(rec, &snap.request, &v, context_added));
+    if let Some(view) = aws_record.as_ref().filter(|view| !view.comparison.agrees) {
+        for d in &view.comparison.differences {
+            warnings.push(format!("AWS's own record disagrees with denyctl: {d}"));
+        }
+    }
     for w in &warnings {
         eprintln!("denyctl: WARNING: {w}");
     }
@@ -150,12 +179,18 @@ pub fn run(a: &DiagnoseArgs, g: &GlobalArgs) -> CmdResult {
         warnings: warnings.clone(),
         notes: &snap.notes,
         calls: snap.calls,
+        aws_record,
     };
     output::emit(g.output, &out, |w| {
         if let Some(c) = &snap.caller {
             writeln!(w, "caller (live) {}", c.arn)?;
         }
         crate::render::verdict(w, None, &req, &layers, &v)?;
+        if let (Some(rec), Some(view)) = (&snap.authorization, &out.aws_record) {
+            writeln!(w)?;
+            super::authz::render_record(w, rec)?;
+            super::authz::render_comparison(w, &view.comparison)?;
+        }
         for n in &snap.notes {
             writeln!(w, "  note: {n}")?;
         }

@@ -1,5 +1,6 @@
 //! One module per verb: each has `run(args, global) -> CmdResult`.
 
+pub mod authz;
 pub mod completion;
 pub mod collect;
 pub mod diagnose;
