@@ -14,6 +14,7 @@ fn main() {
     let result = match &cli.command {
         cli::Command::Simulate(a) => cmd::simulate::run(a, &cli.global),
         cli::Command::Explain(a) => cmd::explain::run(a, &cli.global),
+        cli::Command::Fix(a) => cmd::fix::run(a, &cli.global),
     };
     let code = match result {
         Ok(code) => code,

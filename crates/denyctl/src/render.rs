@@ -2,6 +2,8 @@
 
 use std::io::{self, Write};
 
+pub mod plan;
+
 use denyctl_eval::{Decision, Layers, Miss, Outcome, Request, StatementRef, Verdict};
 
 /// Terminal styling, off when colour is not wanted.
