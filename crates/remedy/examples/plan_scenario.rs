@@ -26,11 +26,21 @@ fn main() {
     let opts = Options { scope, accept_widening: args.get(3).is_some(), ..Options::default() };
     let v = denyctl_eval::evaluate(&sc.request, &sc.layers);
     let t = std::time::Instant::now();
-    match plan(&sc.request, &sc.layers, &v, &opts) {
+    let _ = denyctl_catalog::catalog();
+    let decode = t.elapsed();
+    let t = std::time::Instant::now();
+    let first = plan(&sc.request, &sc.layers, &v, &opts);
+    let cold = t.elapsed();
+    let t = std::time::Instant::now();
+    let _ = plan(&sc.request, &sc.layers, &v, &opts);
+    let warm = t.elapsed();
+    match first {
         Ok(p) => {
-            let took = t.elapsed();
             println!("{}", serde_json::to_string_pretty(&p).unwrap_or_default());
-            eprintln!("planned in {took:?} ({} requests checked)", p.no_new_access.checked);
+            eprintln!(
+                "catalog decode {decode:?}; plan (first, incl. ARN regexes) {cold:?}; plan (again) {warm:?}; {} requests checked",
+                p.no_new_access.checked
+            );
         }
         Err(e) => {
             eprintln!("error: {e}");

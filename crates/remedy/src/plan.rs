@@ -873,10 +873,8 @@ pub fn plan(req: &Request, layers: &Layers, verdict: &Verdict, opts: &Options) -
         if let Some(np) = get_policy(&all, &d.slot) {
             set_policy(&mut solo, &d.slot, (*np.policy).clone());
         }
-        let label = match (&d.target.resource_arn, d.target.kind) {
-            (Some(r), _) => format!("{} ({r})", d.target.policy_name),
-            _ => d.target.policy_name.clone(),
-        };
+        // The diff's file name: the resource whose policy it is, else the policy's name.
+        let label = d.target.resource_arn.clone().unwrap_or_else(|| d.target.policy_name.clone());
         let version_token = if d.target.create { None } else { opts.versions.get(&slot_name(&d.slot, layers)).cloned() };
         changes.push(Change {
             id: format!("c{}", i + 1),
