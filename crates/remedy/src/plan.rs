@@ -908,7 +908,7 @@ pub fn plan(req: &Request, layers: &Layers, verdict: &Verdict, opts: &Options) -
             let Some((action, resource, description)) = scoped(&g, scope) else { continue };
             let mut doc = d.after.clone();
             let Some(idx) = d.alt_index else { continue };
-            let Some(stmt) = doc.get_mut("Statement").and_then(|s| s.get_mut(idx)) else { continue };
+            let Some(stmt) = doc.get_mut("Statement").and_then(|s| s.get_mut(idx)).filter(|s| s.is_object()) else { continue };
             stmt["Action"] = action;
             stmt["Resource"] = Json::String(resource);
             let statement = stmt.clone();
