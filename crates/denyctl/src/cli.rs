@@ -68,6 +68,9 @@ pub enum Command {
     /// Diagnose a denial live: who is calling, every layer fetched, the denying statement named.
     #[command(after_help = "Examples:\n  denyctl diagnose 'User: arn:aws:sts::111122223333:assumed-role/ci/run is not authorized to perform: s3:PutObject on resource: arn:aws:s3:::b/k'\n  denyctl diagnose --action iam:ListUsers --resource '*'\n  denyctl diagnose --snapshot snapshot.json -o json\n\nExit codes: 0 allowed now, 1 denied (diagnosed), 2 usage or input error, 3 AWS or network error.")]
     Diagnose(DiagnoseArgs),
+    /// Propose the least-privilege fix for a denied request, checked for new access (offline: --dry-run --scenario FILE).
+    #[command(after_help = "Examples:\n  denyctl fix --dry-run --scenario tests/scenarios/shared/01-s3-put-no-identity-allow.json\n  denyctl fix --dry-run --scenario case.json -o diff\n  denyctl fix --dry-run --scenario case.json -o json > plan.json\n  denyctl fix --dry-run --scenario case.json --scope bucket --accept-widening")]
+    Fix(FixArgs),
 }
 
 /// `denyctl completion`.
@@ -116,6 +119,36 @@ pub struct DiagnoseArgs {
     /// Diagnose offline from a snapshot written by `denyctl collect -o json`.
     #[arg(long, value_name = "FILE")]
     pub snapshot: Option<String>,
+}
+
+/// `denyctl fix`.
+#[derive(Args, Debug)]
+pub struct FixArgs {
+    /// Print the plan and change nothing (the only mode built so far; also the default when stdin or stdout is not a terminal).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// A scenario file (request + every policy layer, tests/scenarios/FORMAT.md) to plan from; `-` for stdin.
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<String>,
+    /// How widely to grant a missing identity allow: only `exact` is least privilege.
+    #[arg(long, value_enum, default_value_t = FixScope::Exact)]
+    pub scope: FixScope,
+    /// Accept a plan that would allow more than the denied request (listed in the plan).
+    #[arg(long)]
+    pub accept_widening: bool,
+}
+
+/// `fix --scope` values.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FixScope {
+    /// The exact action on the exact resource ARN.
+    Exact,
+    /// The exact action on everything under the resource's prefix (`bucket/dir/*`).
+    Prefix,
+    /// The exact action on everything in the bucket (`bucket/*`).
+    Bucket,
+    /// Every action of the service with the same access level, on the exact resource.
+    AccessLevel,
 }
 
 /// `denyctl simulate`.

@@ -19,6 +19,7 @@ fn main() {
         cli::Command::Whoami => cmd::whoami::run(&cli.global),
         cli::Command::Collect(a) => cmd::collect::run(a, &cli.global),
         cli::Command::Diagnose(a) => cmd::diagnose::run(a, &cli.global),
+        cli::Command::Fix(a) => cmd::fix::run(a, &cli.global),
     };
     let code = match result {
         Ok(code) => code,

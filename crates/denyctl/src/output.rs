@@ -16,6 +16,8 @@ pub enum Format {
     Json,
     /// YAML.
     Yaml,
+    /// Unified diff of every changed policy (`fix` only).
+    Diff,
 }
 
 /// Write a value as JSON or YAML; for `Table` the caller's `table` closure renders it.
@@ -34,6 +36,7 @@ pub fn emit<T: Serialize>(
             .map_err(std::io::Error::other)
             .and_then(|s| out.write_all(s.as_bytes())),
         Format::Table => table(&mut out),
+        Format::Diff => return Err(CliError::Input("-o diff is only for `fix`; use -o table, json or yaml".into())),
     };
     res.or_else(ignore_broken_pipe)
 }

@@ -2,6 +2,8 @@
 
 use std::io::{self, Write};
 
+pub mod plan;
+
 use denyctl_eval::{Decision, Layers, Miss, Outcome, Request, StatementRef, Verdict};
 
 /// Terminal styling, off when colour is not wanted.
@@ -34,6 +36,10 @@ impl Style {
     /// Dim.
     pub fn dim(&self, s: &str) -> String {
         self.paint("2", s)
+    }
+    /// Bold.
+    pub fn bold(&self, s: &str) -> String {
+        self.paint("1", s)
     }
 }
 

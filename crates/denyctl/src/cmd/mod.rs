@@ -7,4 +7,5 @@ pub mod diagnose;
 pub mod explain;
 pub mod live;
 pub mod whoami;
+pub mod fix;
 pub mod simulate;
