@@ -45,6 +45,17 @@ pub enum Command {
     /// Explain an AccessDenied message, SDK error or CloudTrail event (offline, no AWS calls).
     #[command(after_help = "Examples:\n  denyctl explain 'User: arn:aws:iam::123456789012:user/bob is not authorized to perform: s3:PutObject ...'\n  pbpaste | denyctl explain -\n  denyctl explain --file cloudtrail.json.gz -o json")]
     Explain(ExplainArgs),
+    /// Service plugins: the four built in, and shared libraries on the plugin path.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+/// `denyctl plugin ...`.
+#[derive(Subcommand, Debug)]
+pub enum PluginCommand {
+    /// List every plugin (built-in and loaded from $DENYCTL_PLUGIN_PATH, then ~/.denyctl/plugins), and the libraries skipped.
+    #[command(after_help = "Examples:\n  denyctl plugin list\n  DENYCTL_PLUGIN_PATH=./target/debug denyctl plugin list -o json")]
+    List,
 }
 
 /// `denyctl simulate`.

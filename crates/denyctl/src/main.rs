@@ -14,6 +14,7 @@ fn main() {
     let result = match &cli.command {
         cli::Command::Simulate(a) => cmd::simulate::run(a, &cli.global),
         cli::Command::Explain(a) => cmd::explain::run(a, &cli.global),
+        cli::Command::Plugin(cli::PluginCommand::List) => cmd::plugin::list(&cli.global),
     };
     let code = match result {
         Ok(code) => code,
