@@ -116,31 +116,6 @@ fn json_field(body: &str, name: &str) -> Option<String> {
     v.get(name)?.as_str().map(|s| s.rsplit('#').next().unwrap_or(s).to_string())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_xml_and_json_bodies() {
-        let xml = "<ErrorResponse><Error><Code>AccessDenied</Code><Message>User: x is not authorized</Message></Error></ErrorResponse>";
-        assert_eq!(tag(xml, "Code").as_deref(), Some("AccessDenied"));
-        assert_eq!(tag(xml, "Message").as_deref(), Some("User: x is not authorized"));
-        let json = r#"{"__type":"com.amazonaws.kms#AccessDeniedException","message":"no"}"#;
-        assert_eq!(json_field(json, "__type").as_deref(), Some("AccessDeniedException"));
-        assert_eq!(json_field(json, "message").as_deref(), Some("no"));
-    }
-
-    #[test]
-    fn status_403_is_denied_without_a_code() {
-        let f = AwsFailure { status: Some(403), code: None, message: "m".into() };
-        assert!(f.is_denied());
-        assert!(matches!(f.into_error("Op", "r"), PluginError::Denied(_)));
-        let f = AwsFailure { status: Some(400), code: Some("AWS.SimpleQueueService.NonExistentQueue".into()), message: "m".into() };
-        assert!(!f.is_denied());
-        assert!(f.is_code("NonExistentQueue"));
-    }
-}
-
 /// The outcome of a replayed call: allowed if it succeeded, denied if AWS said so, else an error.
 ///
 /// The call's output is dropped unread: object bodies, messages and secret values never leave here.
@@ -164,4 +139,29 @@ where
         }
     };
     crate::ReplayOutcome::new(outcome, method, detail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_xml_and_json_bodies() {
+        let xml = "<ErrorResponse><Error><Code>AccessDenied</Code><Message>User: x is not authorized</Message></Error></ErrorResponse>";
+        assert_eq!(tag(xml, "Code").as_deref(), Some("AccessDenied"));
+        assert_eq!(tag(xml, "Message").as_deref(), Some("User: x is not authorized"));
+        let json = r#"{"__type":"com.amazonaws.kms#AccessDeniedException","message":"no"}"#;
+        assert_eq!(json_field(json, "__type").as_deref(), Some("AccessDeniedException"));
+        assert_eq!(json_field(json, "message").as_deref(), Some("no"));
+    }
+
+    #[test]
+    fn status_403_is_denied_without_a_code() {
+        let f = AwsFailure { status: Some(403), code: None, message: "m".into() };
+        assert!(f.is_denied());
+        assert!(matches!(f.into_error("Op", "r"), PluginError::Denied(_)));
+        let f = AwsFailure { status: Some(400), code: Some("AWS.SimpleQueueService.NonExistentQueue".into()), message: "m".into() };
+        assert!(!f.is_denied());
+        assert!(f.is_code("NonExistentQueue"));
+    }
 }
