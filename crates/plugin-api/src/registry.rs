@@ -110,6 +110,11 @@ impl Registry {
         self.plugins.iter().find(|p| p.handles(action, resource)).map(|p| &**p)
     }
 
+    /// Like [`Registry::for_request`], as a shared handle a spawned task can keep.
+    pub fn find(&self, action: &str, resource: &str) -> Option<Arc<dyn ServicePlugin>> {
+        self.plugins.iter().find(|p| p.handles(action, resource)).cloned()
+    }
+
     /// The plugin named `name`.
     pub fn get(&self, name: &str) -> Option<&dyn ServicePlugin> {
         self.plugins.iter().find(|p| p.info().name == name).map(|p| &**p)
