@@ -205,7 +205,7 @@ impl Lab {
         let caller = Keys { id: c.access_key_id().into(), secret: c.secret_access_key().into(), token: Some(c.session_token().into()) };
         let session_arn = s.assumed_role_user().unwrap().arn().to_string();
 
-        moto.set_auth(Some(()));
+        moto.set_auth(true);
         let dir = std::env::temp_dir().join(format!("denyctl-lab-{}-{}", std::process::id(), moto.port));
         std::fs::create_dir_all(&dir).unwrap();
         let lab = Lab {

@@ -71,6 +71,9 @@ pub enum Command {
     /// Propose the least-privilege fix for a denied request, checked for new access (offline: --dry-run --scenario FILE).
     #[command(after_help = "Examples:\n  denyctl fix --dry-run --scenario tests/scenarios/shared/01-s3-put-no-identity-allow.json\n  denyctl fix --dry-run --scenario case.json -o diff\n  denyctl fix --dry-run --scenario case.json -o json > plan.json\n  denyctl fix --dry-run --scenario case.json --scope bucket --accept-widening")]
     Fix(FixArgs),
+    /// Service plugins: the four built in, and shared libraries on the plugin path.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
 }
 
 /// `denyctl completion`.
@@ -149,6 +152,14 @@ pub enum FixScope {
     Bucket,
     /// Every action of the service with the same access level, on the exact resource.
     AccessLevel,
+}
+
+/// `denyctl plugin ...`.
+#[derive(Subcommand, Debug)]
+pub enum PluginCommand {
+    /// List every plugin (built-in and loaded from $DENYCTL_PLUGIN_PATH, then ~/.denyctl/plugins), and the libraries skipped.
+    #[command(after_help = "Examples:\n  denyctl plugin list\n  DENYCTL_PLUGIN_PATH=./target/debug denyctl plugin list -o json")]
+    List,
 }
 
 /// `denyctl simulate`.

@@ -8,4 +8,5 @@ pub mod explain;
 pub mod live;
 pub mod whoami;
 pub mod fix;
+pub mod plugin;
 pub mod simulate;
