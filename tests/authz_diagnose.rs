@@ -75,3 +75,28 @@ fn a_disagreement_is_reported_prominently() {
     assert!(out.contains("DenyBigInstances"), "{out}");
     assert!(out.contains("DISAGREES"), "{out}");
 }
+
+#[test]
+fn explain_authorization_id_failures_are_one_line() {
+    Command::cargo_bin("denyctl")
+        .unwrap()
+        .args(["explain", "--authorization-id", "NOT/valid"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("is not an authorization ID"));
+    // Nothing listens on port 1: the SDK retries, then one line and exit 3.
+    let out = Command::cargo_bin("denyctl")
+        .unwrap()
+        .args(["explain", "--authorization-id", "abc123"])
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("could not read AWS's authorization record"), "{err}");
+}

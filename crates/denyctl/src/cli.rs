@@ -51,7 +51,7 @@ pub enum Command {
     #[command(after_help = "Examples:\n  denyctl simulate --scenario tests/scenarios/shared/01-s3-put-no-identity-allow.json\n  denyctl simulate --scenario case.json -o json\n  denyctl simulate --batch cases.jsonl > verdicts.jsonl")]
     Simulate(SimulateArgs),
     /// Explain an AccessDenied message, SDK error or CloudTrail event (offline, no AWS calls).
-    #[command(after_help = "Examples:\n  denyctl explain 'User: arn:aws:iam::123456789012:user/bob is not authorized to perform: s3:PutObject ...'\n  pbpaste | denyctl explain -\n  denyctl explain --file cloudtrail.json.gz -o json")]
+    #[command(after_help = "Examples:\n  denyctl explain 'User: arn:aws:iam::123456789012:user/bob is not authorized to perform: s3:PutObject ...'\n  pbpaste | denyctl explain -\n  denyctl explain --file cloudtrail.json.gz -o json\n  denyctl explain --authorization-id a1b2c3d4e5 --profile admin")]
     Explain(ExplainArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(after_help = "Examples:\n  denyctl completion bash > /etc/bash_completion.d/denyctl\n  denyctl completion zsh > \"${fpath[1]}/_denyctl\"\n  denyctl completion fish > ~/.config/fish/completions/denyctl.fish")]
@@ -183,4 +183,8 @@ pub struct ExplainArgs {
     /// Read the message or CloudTrail file (plain or .gz) from FILE.
     #[arg(long, short = 'f', value_name = "FILE")]
     pub file: Option<String>,
+    /// Print AWS's own record of a denial (live: IAM Toolbox GetRequestAuthorizationDetails, with
+    /// the operator's credentials; needs iam:GetRequestAuthorizationDetails).
+    #[arg(long, value_name = "ID", conflicts_with_all = ["text", "file"])]
+    pub authorization_id: Option<String>,
 }

@@ -14,6 +14,9 @@ use crate::output::{emit, Format};
 
 /// Run the verb.
 pub fn run(args: &ExplainArgs, global: &GlobalArgs) -> CmdResult {
+    if let Some(id) = &args.authorization_id {
+        return authorization_record(id, global);
+    }
     let (source, bytes) = read_input(args)?;
     let parsed = denyctl_denial::parse(&bytes).map_err(|e| CliError::input(&source, e))?;
     render(&parsed, global.output)?;
@@ -132,4 +135,22 @@ fn finding(f: &Finding, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(out, "    {}. {c}", n + 1)?;
     }
     writeln!(out, "  Avoid\n    {}", advice.avoid)
+}
+
+/// `explain --authorization-id`: AWS's record in denyctl's format. The one live path of `explain`.
+fn authorization_record(id: &str, global: &GlobalArgs) -> CmdResult {
+    if !denyctl_authz::valid_id(id) {
+        return Err(CliError::input("--authorization-id", format!("{id:?} is not an authorization ID (lower-case letters and digits)")));
+    }
+    let profiles = super::live::profiles(global);
+    let rec = super::live::block_on(async {
+        let session = denyctl_runtime::Session::new(&profiles).await;
+        super::authz::fetch(&session, id).await
+    })?;
+    let rec = rec.map_err(|e| match e {
+        denyctl_authz::AuthzError::Invalid { .. } => CliError::Input(e.to_string()),
+        other => CliError::Aws(other.to_string()),
+    })?;
+    crate::output::emit(global.output, &rec, |w| super::authz::render_record(w, &rec))?;
+    Ok(exit::OK)
 }
