@@ -71,9 +71,20 @@ pub enum Command {
     /// Propose the least-privilege fix for a denied request, checked for new access (offline: --dry-run --scenario FILE).
     #[command(after_help = "Examples:\n  denyctl fix --dry-run --scenario tests/scenarios/shared/01-s3-put-no-identity-allow.json\n  denyctl fix --dry-run --scenario case.json -o diff\n  denyctl fix --dry-run --scenario case.json -o json > plan.json\n  denyctl fix --dry-run --scenario case.json --scope bucket --accept-widening")]
     Fix(FixArgs),
+    /// The whole loop against a local AWS-compatible server (moto), seeded with four incidents; no AWS account needed.
+    #[command(after_help = "Examples:\n  ./scripts/demo.sh              (installs moto into ./.venv, then runs this)\n  denyctl demo --incident 1")]
+    Demo(DemoArgs),
     /// Service plugins: the four built in, and shared libraries on the plugin path.
     #[command(subcommand)]
     Plugin(PluginCommand),
+}
+
+/// `denyctl demo`.
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Run only this incident (1-4).
+    #[arg(long, value_parser = clap::value_parser!(usize))]
+    pub incident: Option<usize>,
 }
 
 /// `denyctl completion`.

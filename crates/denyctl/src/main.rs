@@ -20,6 +20,7 @@ fn main() {
         cli::Command::Collect(a) => cmd::collect::run(a, &cli.global),
         cli::Command::Diagnose(a) => cmd::diagnose::run(a, &cli.global),
         cli::Command::Fix(a) => cmd::fix::run(a, &cli.global),
+        cli::Command::Demo(a) => cmd::demo::run(a, &cli.global),
         cli::Command::Plugin(cli::PluginCommand::List) => cmd::plugin::list(&cli.global),
     };
     let code = match result {

@@ -2,6 +2,7 @@
 
 pub mod authz;
 pub mod completion;
+pub mod demo;
 pub mod collect;
 pub mod diagnose;
 pub mod explain;
