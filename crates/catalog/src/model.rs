@@ -262,7 +262,7 @@ impl Service {
         for rt in &self.resource_types {
             for format in &rt.arn_formats {
                 if let Some((bindings, fit)) = format.bind_with_fit(arn) {
-                    if best.as_ref().map_or(true, |(b, _)| fit < *b) {
+                    if best.as_ref().is_none_or(|(b, _)| fit < *b) {
                         best = Some((
                             fit,
                             ArnMatch {

@@ -14,7 +14,7 @@ pub(crate) fn closest<'a>(
     let mut best: Option<(usize, &'a str)> = None;
     for candidate in candidates {
         let d = strsim::levenshtein(&needle, &candidate.to_ascii_lowercase());
-        if d <= limit && best.map_or(true, |(bd, _)| d < bd) {
+        if d <= limit && best.is_none_or(|(bd, _)| d < bd) {
             best = Some((d, candidate));
         }
     }

@@ -35,7 +35,11 @@ struct Evaluator<'a> {
     req: &'a Request,
     has_boundary: bool,
     missing: Vec<String>,
-    lookup: Box<dyn Fn(&str) -> Option<String> + 'a>,
+}
+
+/// A policy variable's value: single-valued context keys only (AWS substitutes no lists).
+fn variable(ctx: &crate::request::Context, key: &str) -> Option<String> {
+    ctx.get(key).and_then(|v| (v.len() == 1).then(|| v[0].clone()))
 }
 
 fn sref(p: &NamedPolicy, s: &Statement) -> StatementRef {
@@ -138,7 +142,7 @@ impl<'a> Evaluator<'a> {
         if let Some(r) = &s.resource {
             let mut matched = false;
             for p in &r.patterns {
-                match p.matches_resource(&req.resource, &*self.lookup) {
+                match p.matches_resource(&req.resource, &|k| variable(&req.context, k)) {
                     Match::Yes => {
                         matched = true;
                         break;
@@ -406,13 +410,7 @@ fn combine(parts: &Parts, req: &Request, rule: ResourceRule, resource_present: b
 
 /// Evaluate a request against every layer, as AWS does, and explain the decision.
 pub fn evaluate(req: &Request, layers: &Layers) -> Verdict {
-    let ctx = &req.context;
-    let mut ev = Evaluator {
-        req,
-        has_boundary: layers.permissions_boundary.is_some(),
-        missing: Vec::new(),
-        lookup: Box::new(move |k: &str| ctx.get(k).and_then(|v| (v.len() == 1).then(|| v[0].clone()))),
-    };
+    let mut ev = Evaluator { req, has_boundary: layers.permissions_boundary.is_some(), missing: Vec::new() };
     let unknown = |k: LayerKind| layers.unknown.iter().find(|u| u.layer == k).map(|u| u.reason.as_str());
 
     // Organization levels. SCPs do not limit the management account or service-linked roles.
