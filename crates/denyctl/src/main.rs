@@ -20,6 +20,9 @@ fn main() {
         cli::Command::Collect(a) => cmd::collect::run(a, &cli.global),
         cli::Command::Diagnose(a) => cmd::diagnose::run(a, &cli.global),
         cli::Command::Fix(a) => cmd::fix::run(a, &cli.global),
+        cli::Command::Apply(a) => cmd::apply::run(a, &cli.global),
+        cli::Command::Rollback(a) => cmd::rollback::run(a, &cli.global),
+        cli::Command::Replay(a) => cmd::replay::run(a, &cli.global),
         cli::Command::Plugin(cli::PluginCommand::List) => cmd::plugin::list(&cli.global),
     };
     let code = match result {
