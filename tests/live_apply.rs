@@ -419,6 +419,30 @@ fn a_managed_policy_at_five_versions_keeps_its_default() {
     assert_eq!(r.code, 1, "{}", r.stderr);
 }
 
+#[test]
+fn a_failure_half_way_undoes_what_was_written() {
+    let (_g, w) = World::new(&[("dave", caller_base())]);
+    let role = format!("arn:aws:iam::{ACCOUNT}:role/app");
+    let (path, mut p) = w.plan("dave", "plan.json", &["--action", "iam:GetRole", "--resource", role.as_str()]);
+    let name = p["changes"][0]["target"]["policy_name"].as_str().unwrap().to_string();
+    // A second change that IAM refuses when it is written (a statement without Action): its
+    // read succeeds, so the first change is written before it fails.
+    let mut bad = p["changes"][0].clone();
+    bad["id"] = json!("c2");
+    bad["target"]["policy_name"] = json!("denyctl-broken");
+    bad["after"] = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": "*"}]});
+    p["changes"].as_array_mut().unwrap().push(bad);
+    std::fs::write(&path, p.to_string()).unwrap();
+    let r = w.verb("apply", "dave", &path, &["--yes"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("apply failed at c2") && r.stderr.contains("rolled back what was written (c1): restored"), "{}", r.stderr);
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+    assert_eq!(w.user_policies("dave"), ["base"], "{name} was written and then removed again");
+    // The backup records nothing as applied: rollback has nothing to do.
+    let r = w.verb("rollback", "dave", &path, &["--yes"]);
+    assert_eq!((r.code, r.json()["result"].clone()), (0, json!("nothing_to_roll_back")), "{}", r.stderr);
+}
+
 /// Offline: what `apply` refuses before any AWS call.
 #[test]
 fn apply_refuses_plans_that_are_not_ready_before_calling_aws() {

@@ -8,7 +8,7 @@ use std::io::IsTerminal;
 use std::path::Path;
 
 use denyctl_remedy::{Change, Plan, Status, PLAN_VERSION};
-use denyctl_runtime::apply::{check, describe, order, plan_token, Backup, BackupEntry, Current, State, Writer, BACKUP_FORMAT};
+use denyctl_runtime::apply::{check, ApplyError, describe, order, plan_token, Backup, BackupEntry, Current, State, Writer, BACKUP_FORMAT};
 use denyctl_runtime::Session;
 use serde::Serialize;
 
@@ -142,7 +142,13 @@ async fn read_all<'p>(w: &Writer<'_>, changes: &[&'p Change]) -> Result<Vec<Chec
     let reads = futures_join(changes.iter().map(|c| w.read(&c.target))).await;
     let mut out = Vec::new();
     for (c, r) in changes.iter().zip(reads) {
-        let current = r.map_err(|e| CliError::Aws(format!("reading {} ({}): {e}", describe(&c.target), c.id)))?;
+        let current = r.map_err(|e| {
+            let m = format!("apply aborted, nothing written: reading {} ({}): {e}", describe(&c.target), c.id);
+            match e {
+                ApplyError::Aws(_) => CliError::Aws(m),
+                ApplyError::Stale(_) | ApplyError::Unsupported(_) => CliError::Input(m),
+            }
+        })?;
         let state = check(c, &current);
         out.push(Checked { change: c, current, state });
     }
