@@ -68,12 +68,21 @@ pub enum Command {
     /// Diagnose a denial live: who is calling, every layer fetched, the denying statement named.
     #[command(after_help = "Examples:\n  denyctl diagnose 'User: arn:aws:sts::111122223333:assumed-role/ci/run is not authorized to perform: s3:PutObject on resource: arn:aws:s3:::b/k'\n  denyctl diagnose --action iam:ListUsers --resource '*'\n  denyctl diagnose --snapshot snapshot.json -o json\n\nExit codes: 0 allowed now, 1 denied (diagnosed), 2 usage or input error, 3 AWS or network error.")]
     Diagnose(DiagnoseArgs),
-    /// Propose the least-privilege fix for a denied request, checked for new access (offline: --dry-run --scenario FILE).
-    #[command(after_help = "Examples:\n  denyctl fix --dry-run --scenario tests/scenarios/shared/01-s3-put-no-identity-allow.json\n  denyctl fix --dry-run --scenario case.json -o diff\n  denyctl fix --dry-run --scenario case.json -o json > plan.json\n  denyctl fix --dry-run --scenario case.json --scope bucket --accept-widening")]
+    /// Propose the least-privilege fix for a denied request, checked for new access: live (a denial, --event or --action/--resource) or offline (--scenario FILE).
+    #[command(after_help = "Examples:\n  denyctl fix --dry-run 'User: arn:aws:iam::111122223333:user/bob is not authorized to perform: s3:GetObject on resource: \"arn:aws:s3:::b/k\"'\n  denyctl fix --dry-run --action iam:GetUser --resource arn:aws:iam::111122223333:user/bob -o json > plan.json\n  denyctl fix --dry-run --scenario tests/scenarios/shared/01-s3-put-no-identity-allow.json\n  denyctl fix --dry-run --scenario case.json -o diff\n  denyctl fix --dry-run --scenario case.json --scope bucket --accept-widening")]
     Fix(FixArgs),
     /// The whole loop against a local AWS-compatible server (moto), seeded with four incidents; no AWS account needed.
     #[command(after_help = "Examples:\n  ./scripts/demo.sh              (installs moto into ./.venv, then runs this)\n  denyctl demo --incident 1")]
     Demo(DemoArgs),
+    /// Write a plan's changes (consent, compare-and-swap, backup first, undone on failure).
+    #[command(after_help = "Examples:\n  denyctl fix --dry-run --action s3:GetObject --resource arn:aws:s3:::b/k -o json > plan.json\n  denyctl apply -f plan.json            # asks on a terminal\n  denyctl apply -f plan.json --yes      # scripted\n\nThe before-images are saved to PLAN.backup.json (or --backup FILE) before anything is written.\nExit codes: 0 applied (or already applied), 2 refused (no consent, plan not ready, changed since planned), 3 AWS error (what was written is undone).")]
+    Apply(ApplyArgs),
+    /// Undo an applied plan: restore every before-image from its backup, exactly.
+    #[command(after_help = "Examples:\n  denyctl rollback -f plan.json --yes\n  denyctl rollback -f plan.json --backup saved.json\n\nExit codes: 0 restored (or nothing to restore), 2 refused (no consent, no backup, changed since applied), 3 AWS error.")]
+    Rollback(RollbackArgs),
+    /// Replay a plan's original request as the caller and say whether AWS allows it now.
+    #[command(after_help = "Examples:\n  denyctl replay -f plan.json\n  denyctl replay -f plan.json --caller-profile ci -o json\n  denyctl replay -f plan.json --allow-write-replay   # s3:PutObject etc. for real\n\nExit codes: 0 allowed, 1 denied (the new denial is printed: the next hop), 2 input error or not replayable, 3 AWS error.")]
+    Replay(ReplayArgs),
     /// Service plugins: the four built in, and shared libraries on the plugin path.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -138,6 +147,9 @@ pub struct DiagnoseArgs {
 /// `denyctl fix`.
 #[derive(Args, Debug)]
 pub struct FixArgs {
+    /// The denied request (live planning); not with --scenario.
+    #[command(flatten)]
+    pub request: RequestArgs,
     /// Print the plan and change nothing (the only mode built so far; also the default when stdin or stdout is not a terminal).
     #[arg(long)]
     pub dry_run: bool,
@@ -150,6 +162,57 @@ pub struct FixArgs {
     /// Accept a plan that would allow more than the denied request (listed in the plan).
     #[arg(long)]
     pub accept_widening: bool,
+}
+
+/// `denyctl apply`.
+#[derive(Args, Debug)]
+pub struct ApplyArgs {
+    /// The plan file (`fix --dry-run -o json`).
+    #[arg(short = 'f', long = "filename", value_name = "PLAN")]
+    pub file: String,
+    /// Write without asking (required without a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Where to save the before-images (default: PLAN.backup.json next to the plan).
+    #[arg(long, value_name = "FILE")]
+    pub backup: Option<String>,
+    /// Apply a plan refused by the no-new-access check: you accept everything it lists as newly allowed.
+    #[arg(long)]
+    pub accept_widening: bool,
+    /// Apply the changes of an `unresolved` plan although they do not make the request allowed.
+    #[arg(long)]
+    pub partial: bool,
+    /// Apply changes flagged for human review (needs_human) without a terminal; you have read their reasons.
+    #[arg(long)]
+    pub accept_needs_human: bool,
+}
+
+/// `denyctl rollback`.
+#[derive(Args, Debug)]
+pub struct RollbackArgs {
+    /// The plan file that was applied.
+    #[arg(short = 'f', long = "filename", value_name = "PLAN")]
+    pub file: String,
+    /// Restore without asking (required without a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// The backup written by apply (default: PLAN.backup.json next to the plan).
+    #[arg(long, value_name = "FILE")]
+    pub backup: Option<String>,
+    /// Restore even a target that was changed again after apply (that later change is lost).
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `denyctl replay`.
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    /// The plan file whose `replay` request is sent again.
+    #[arg(short = 'f', long = "filename", value_name = "PLAN")]
+    pub file: String,
+    /// Replay a write action for real (e.g. a 0-byte s3:PutObject only where no object exists); without it writes are probed or not replayed.
+    #[arg(long)]
+    pub allow_write_replay: bool,
 }
 
 /// `fix --scope` values.

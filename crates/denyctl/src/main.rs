@@ -21,6 +21,9 @@ fn main() {
         cli::Command::Diagnose(a) => cmd::diagnose::run(a, &cli.global),
         cli::Command::Fix(a) => cmd::fix::run(a, &cli.global),
         cli::Command::Demo(a) => cmd::demo::run(a, &cli.global),
+        cli::Command::Apply(a) => cmd::apply::run(a, &cli.global),
+        cli::Command::Rollback(a) => cmd::rollback::run(a, &cli.global),
+        cli::Command::Replay(a) => cmd::replay::run(a, &cli.global),
         cli::Command::Plugin(cli::PluginCommand::List) => cmd::plugin::list(&cli.global),
     };
     let code = match result {

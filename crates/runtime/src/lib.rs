@@ -5,11 +5,13 @@
 //! Every call goes through the official AWS SDK for Rust, so the standard credential chain,
 //! `AWS_ENDPOINT_URL` and the service-specific endpoint variables all apply.
 
+pub mod apply;
 pub mod calls;
 pub mod collect;
 pub mod config;
 pub mod decode;
 pub mod error;
+pub mod replay;
 pub mod resource;
 pub mod snapshot;
 pub mod whoami;

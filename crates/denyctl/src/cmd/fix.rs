@@ -1,5 +1,6 @@
-//! `denyctl fix`: the least-privilege plan for a denied request. Only `--dry-run` is built: the
-//! plan is printed (table, JSON/YAML plan file, or unified diffs) and nothing is written.
+//! `denyctl fix`: the least-privilege plan for a denied request, from a scenario file (offline) or
+//! read live (fix_live.rs). Only `--dry-run` is built: the plan is printed (table, JSON/YAML plan
+//! file, or unified diffs) and nothing is written; `denyctl apply -f PLAN` writes it.
 
 use std::io::IsTerminal;
 
@@ -19,7 +20,7 @@ const MAX_SCENARIO_BYTES: u64 = 64 * 1024 * 1024;
 /// The options struct of the verb, after `complete` and `validate`.
 #[derive(Debug)]
 struct FixOptions {
-    scenario: String,
+    scenario: Option<String>,
     planner: Options,
 }
 
@@ -32,18 +33,25 @@ fn scope(s: FixScope) -> Scope {
     }
 }
 
-/// Complete and validate: offline dry-run from a scenario is the only path built so far.
+/// Complete and validate: a scenario file (offline) or a denied request (live), not both.
 fn validate(args: &FixArgs, interactive: bool) -> Result<FixOptions, CliError> {
     if !args.dry_run && interactive {
         return Err(CliError::Input(
-            "fix without --dry-run needs a live session (not built yet); use `fix --dry-run --scenario FILE` to print the plan".into(),
+            "fix without --dry-run is not interactive yet: print the plan with `fix --dry-run ... -o json > plan.json`, then `denyctl apply -f plan.json`".into(),
         ));
     }
-    let scenario = args.scenario.clone().ok_or_else(|| {
-        CliError::Input("fix: give --scenario FILE (planning from a live diagnosis is not built yet)".into())
-    })?;
+    let r = &args.request;
+    let live = r.text.is_some() || r.event.is_some() || r.action.is_some() || r.principal.is_some() || r.resource.is_some();
+    if args.scenario.is_some() && live {
+        return Err(CliError::Input("fix: give either --scenario FILE (offline) or the denied request (TEXT, --event, --action ...), not both".into()));
+    }
+    if args.scenario.is_none() && !live {
+        return Err(CliError::Input(
+            "fix: give the denied request (TEXT, `-` for stdin, --event FILE, or --action/--resource) to plan live, or --scenario FILE to plan offline".into(),
+        ));
+    }
     Ok(FixOptions {
-        scenario,
+        scenario: args.scenario.clone(),
         planner: Options { scope: scope(args.scope), accept_widening: args.accept_widening, ..Options::default() },
     })
 }
@@ -64,16 +72,24 @@ fn read_versions(path: &str, doc: &Json, opts: &mut Options) -> Result<(), CliEr
     Ok(())
 }
 
+/// The plan from a scenario file (offline).
+fn from_scenario(path: &str, mut opts: Options) -> Result<denyctl_remedy::Plan, CliError> {
+    let text = read_text(path, MAX_SCENARIO_BYTES)?;
+    let doc: Json = serde_json::from_str(&text).map_err(|e| CliError::input(path, format!("not valid JSON: {e}")))?;
+    read_versions(path, &doc, &mut opts)?;
+    let sc = Scenario::from_json(doc).map_err(|e| CliError::input(path, e))?;
+    let verdict = evaluate(&sc.request, &sc.layers);
+    plan(&sc.request, &sc.layers, &verdict, &opts).map_err(|e| CliError::input(path, e))
+}
+
 /// Run the verb.
 pub fn run(args: &FixArgs, global: &GlobalArgs) -> CmdResult {
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
-    let mut o = validate(args, interactive)?;
-    let text = read_text(&o.scenario, MAX_SCENARIO_BYTES)?;
-    let doc: Json = serde_json::from_str(&text).map_err(|e| CliError::input(&o.scenario, format!("not valid JSON: {e}")))?;
-    read_versions(&o.scenario, &doc, &mut o.planner)?;
-    let sc = Scenario::from_json(doc).map_err(|e| CliError::input(&o.scenario, e))?;
-    let verdict = evaluate(&sc.request, &sc.layers);
-    let p = plan(&sc.request, &sc.layers, &verdict, &o.planner).map_err(|e| CliError::input(&o.scenario, e))?;
+    let o = validate(args, interactive)?;
+    let p = match &o.scenario {
+        Some(path) => from_scenario(path, o.planner)?,
+        None => super::fix_live::plan(&args.request, global, o.planner)?,
+    };
     match global.output {
         Format::Diff => {
             let color = output::use_color();
@@ -91,15 +107,24 @@ mod tests {
     use super::*;
 
     fn args(dry_run: bool, scenario: Option<&str>) -> FixArgs {
-        FixArgs { dry_run, scenario: scenario.map(str::to_string), scope: FixScope::Exact, accept_widening: false }
+        FixArgs { request: Default::default(), dry_run, scenario: scenario.map(str::to_string), scope: FixScope::Exact, accept_widening: false }
     }
 
     #[test]
     fn live_mode_is_refused_on_a_terminal_and_dry_run_elsewhere() {
         let e = validate(&args(false, Some("f.json")), true).unwrap_err();
-        assert!(e.to_string().contains("needs a live session (not built yet)"));
+        assert!(e.to_string().contains("not interactive yet"));
         assert!(validate(&args(false, Some("f.json")), false).is_ok());
         assert!(validate(&args(true, Some("f.json")), true).is_ok());
         assert!(validate(&args(true, None), false).unwrap_err().to_string().contains("--scenario"));
+    }
+
+    #[test]
+    fn a_scenario_or_a_request_not_both() {
+        let mut a = args(true, Some("f.json"));
+        a.request.action = Some("iam:GetUser".into());
+        assert!(validate(&a, false).unwrap_err().to_string().contains("not both"));
+        a.scenario = None;
+        assert!(validate(&a, false).unwrap().scenario.is_none());
     }
 }

@@ -1,5 +1,6 @@
 //! One module per verb: each has `run(args, global) -> CmdResult`.
 
+pub mod apply;
 pub mod authz;
 pub mod completion;
 pub mod demo;
@@ -9,5 +10,8 @@ pub mod explain;
 pub mod live;
 pub mod whoami;
 pub mod fix;
+pub mod fix_live;
 pub mod plugin;
+pub mod replay;
+pub mod rollback;
 pub mod simulate;

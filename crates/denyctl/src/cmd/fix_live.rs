@@ -1,0 +1,48 @@
+//! `denyctl fix --dry-run` from a live diagnosis: collect every layer exactly as `diagnose` does
+//! (the same collector and options), read the version tokens and managed-policy version lists,
+//! evaluate, and plan. The plan file carries the tokens for `apply`'s compare-and-swap.
+
+use denyctl_eval::evaluate;
+use denyctl_remedy::{plan as make_plan, Options, Plan};
+use denyctl_runtime::apply::plan_inputs;
+use denyctl_runtime::{collect, ResourcePlugins, Session};
+
+use crate::cli::{GlobalArgs, RequestArgs};
+use crate::cmd::live;
+use crate::error::CliError;
+
+/// Collect, evaluate and plan.
+pub fn plan(request: &RequestArgs, g: &GlobalArgs, mut opts: Options) -> Result<Plan, CliError> {
+    let copts = live::collect_options(request)?;
+    let profiles = live::profiles(g);
+    // The resource layer comes from the same plugins `diagnose` uses.
+    let plugins = ResourcePlugins::none();
+    let (res, session) = live::block_on(async {
+        let session = Session::new(&profiles).await;
+        let res = match collect(&session, &plugins, &copts).await {
+            Ok(c) => {
+                let mut snap = c.snapshot;
+                match plan_inputs(&session, &mut snap).await {
+                    Ok(v) => Ok((snap, v)),
+                    Err(e) => Err(CliError::Aws(e.to_string())),
+                }
+            }
+            Err(e) => Err(live::cli_error(e)),
+        };
+        (res, session)
+    })?;
+    live::report_calls(g, &session.stats);
+    let (snap, (versions, policy_versions)) = res?;
+    if let Some(m) = snap.caller.as_ref().and_then(|c| super::diagnose::principal_mismatch(&snap.request.principal, c)) {
+        eprintln!("denyctl: WARNING: {m}");
+    }
+    let (req, layers) = snap.evaluable().map_err(|e| CliError::Input(format!("cannot evaluate: {e}")))?;
+    let verdict = evaluate(&req, &layers);
+    opts.versions = versions;
+    opts.policy_versions = policy_versions;
+    let mut p = make_plan(&req, &layers, &verdict, &opts).map_err(|e| CliError::Input(format!("cannot plan: {e}")))?;
+    for u in &snap.policies.unknown {
+        p.notes.push(format!("{} layer unknown: {}", u.layer.as_str(), u.reason));
+    }
+    Ok(p)
+}
