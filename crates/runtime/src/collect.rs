@@ -953,6 +953,7 @@ impl Session {
     /// layer and the RCPs of its resource's account. Reads already made are not repeated.
     async fn hop_snapshot(&self, plugins: &Registry, base: &Snapshot, hop: &Hop, wave: usize) -> Result<(Snapshot, Vec<Hop>), RuntimeError> {
         let resource = self.normalize_resource(plugins, &hop.action, &hop.resource, wave).await?;
+        let wave = if resource == hop.resource { wave } else { wave + 1 };
         let principal_account = denyctl_policy::Arn::parse(&base.request.principal).map(|a| a.account).unwrap_or_default();
         let resource_account = denyctl_policy::Arn::parse(&resource)
             .ok()
@@ -1231,4 +1232,87 @@ pub async fn collect(session: &Session, plugins: &Registry, opts: &CollectOption
         snapshot.calls = CallSummary { count: session.stats.count(), waves: session.stats.waves() };
     }
     Ok(Collected { snapshot, live_caller: live })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Profiles;
+    use denyctl_plugin_api::{async_trait, FetchedPolicy, PluginCtx, PluginInfo, ReplayOutcome, ReplayRequest, ServicePlugin};
+    use std::sync::Arc;
+
+    /// A plugin whose resources form an endless chain (thing/N needs thing/N+1 and thing/0), and
+    /// that makes no AWS call: it exercises the hop walk only.
+    struct Chain;
+
+    fn thing(n: usize) -> String {
+        format!("arn:aws:chain:us-east-1:111122223333:thing/{n}")
+    }
+
+    #[async_trait]
+    impl ServicePlugin for Chain {
+        fn info(&self) -> PluginInfo {
+            PluginInfo { name: "chain".into(), version: "0".into(), abi_version: 1, services: vec!["chain".into()], description: String::new(), source: Default::default() }
+        }
+        fn handles(&self, action: &str, _resource: &str) -> bool {
+            action.starts_with("chain:")
+        }
+        async fn normalize_resource(&self, _ctx: &PluginCtx, input: &str) -> denyctl_plugin_api::Result<String> {
+            Ok(input.to_string())
+        }
+        async fn fetch_policy(&self, _ctx: &PluginCtx, arn: &str) -> denyctl_plugin_api::Result<FetchedPolicy> {
+            let n: usize = arn.rsplit('/').next().and_then(|n| n.parse().ok()).unwrap_or(0);
+            let hop = |to: usize| Hop { action: "chain:Go".into(), resource: thing(to), why: format!("{arn} needs {}", thing(to)), triggered_by: vec![] };
+            Ok(FetchedPolicy { resource_arn: arn.into(), policy: None, version_token: "none".into(), extra: Json::Null, hops: vec![hop(n + 1), hop(0)] })
+        }
+        async fn put_policy(&self, _: &PluginCtx, _: &str, _: &Json, _: &str) -> denyctl_plugin_api::Result<String> {
+            Err(denyctl_plugin_api::PluginError::Unsupported("no".into()))
+        }
+        async fn replay(&self, _: &PluginCtx, r: &ReplayRequest, _: bool) -> denyctl_plugin_api::Result<ReplayOutcome> {
+            Ok(ReplayOutcome::needs_consent(&r.action))
+        }
+    }
+
+    #[tokio::test]
+    async fn hops_stop_at_the_depth_bound_and_never_revisit() {
+        let session = Session::new(&Profiles { region: Some("us-east-1".into()), ..Default::default() }).await;
+        let mut reg = Registry::new();
+        reg.add(Arc::new(Chain)).unwrap();
+        let main = Snapshot {
+            format: FORMAT.into(),
+            collected_at: String::new(),
+            request: SnapshotRequest {
+                principal: "arn:aws:iam::111122223333:user/u".into(),
+                action: "chain:Go".into(),
+                resource: thing(0),
+                resource_account: Some("111122223333".into()),
+                context: Default::default(),
+            },
+            caller: None,
+            organization: None,
+            policies: SnapshotPolicies {
+                identity: vec![],
+                permissions_boundary: None,
+                session: None,
+                scp: None,
+                rcp: None,
+                resource: None,
+                management_account: None,
+                unknown: vec![],
+            },
+            notes: vec![],
+            calls: CallSummary::default(),
+            authorization: None,
+            hops: vec![],
+        };
+        let first = session.plugin_resource(reg.find("chain:Go", &thing(0)).unwrap(), "chain:Go", &thing(0), 1).await.hops;
+        assert_eq!(first.len(), 2, "thing/1 and back to thing/0");
+        let (hops, notes) = session.follow_hops(&reg, &main, first, 2).await.unwrap();
+        let got: Vec<(usize, &str)> = hops.iter().map(|h| (h.depth, h.resource.as_str())).collect();
+        assert_eq!(got, vec![(1, thing(1).as_str()), (2, thing(2).as_str())], "thing/0 is never revisited; depth stops at {MAX_HOP_DEPTH}");
+        assert_eq!(hops[1].after, format!("chain:Go on {}", thing(1)));
+        assert!(hops.iter().all(|h| h.snapshot.as_ref().is_some_and(|s| s.hops.is_empty() && s.request.action == "chain:Go")));
+        assert_eq!(notes, vec![format!("hops deeper than {MAX_HOP_DEPTH} were not followed: chain:Go on {}", thing(3))]);
+        assert_eq!(session.stats.count(), 3, "one fetch per resource, no AWS call");
+    }
 }
