@@ -4,7 +4,7 @@ use std::io::{self, Write};
 
 pub mod plan;
 
-use denyctl_eval::{Decision, Layers, Miss, Outcome, Request, StatementRef, Verdict};
+use denyctl_eval::{Decision, LayerKind, LayerReport, Layers, Miss, Outcome, Request, StatementRef, Verdict};
 
 /// Terminal styling, off when colour is not wanted.
 #[derive(Clone, Copy)]
@@ -103,7 +103,20 @@ pub fn verdict(out: &mut dyn Write, name: Option<&str>, req: &Request, _layers: 
     writeln!(out, "  action    {}", req.action)?;
     writeln!(out, "  resource  {}{}", req.resource, if v.cross_account { format!("  (account {}, cross-account)", req.resource_account) } else { String::new() })?;
     writeln!(out)?;
-    for l in &v.layers {
+    layer_lines(out, v, st, "  ", |_| true)?;
+    if !v.missing_context.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "  context keys the policies test but the request does not carry: {}", v.missing_context.join(", "))?;
+    }
+    for u in &v.unknown_layers {
+        writeln!(out, "  {} {}: {}", st.bad("unknown layer"), u.layer.as_str(), u.reason)?;
+    }
+    Ok(())
+}
+
+/// Each layer's result, with its deciding statements, near misses and note.
+fn layer_lines(out: &mut dyn Write, v: &Verdict, st: Style, indent: &str, keep: impl Fn(&LayerReport) -> bool) -> io::Result<()> {
+    for l in v.layers.iter().filter(|l| keep(l)) {
         let title = match &l.target {
             Some(t) => format!("{} @ {t}", l.layer.as_str()),
             None => l.layer.as_str().to_string(),
@@ -115,28 +128,47 @@ pub fn verdict(out: &mut dyn Write, name: Option<&str>, req: &Request, _layers: 
             Outcome::Allow => st.good(oc),
             _ => oc.to_string(),
         };
-        writeln!(out, "  {:<28} {}", title, oc)?;
+        writeln!(out, "{indent}{:<28} {}", title, oc)?;
         for s in &l.deciding {
-            writeln!(out, "      {} {}", if s.effect == denyctl_policy::Effect::Deny { "deny: " } else { "allow:" }, stmt(s))?;
+            writeln!(out, "{indent}    {} {}", if s.effect == denyctl_policy::Effect::Deny { "deny: " } else { "allow:" }, stmt(s))?;
         }
         if l.outcome != Outcome::Allow {
             for m in l.near_misses.iter().take(5) {
-                writeln!(out, "      {} {}: {}", st.dim("close:"), stmt(&m.statement), miss_text(&m.miss))?;
+                writeln!(out, "{indent}    {} {}: {}", st.dim("close:"), stmt(&m.statement), miss_text(&m.miss))?;
             }
             if l.near_misses.len() > 5 {
-                writeln!(out, "      {}", st.dim(&format!("... and {} more", l.near_misses.len() - 5)))?;
+                writeln!(out, "{indent}    {}", st.dim(&format!("... and {} more", l.near_misses.len() - 5)))?;
             }
         }
         if let Some(n) = &l.note {
-            writeln!(out, "      {}", st.dim(n))?;
+            writeln!(out, "{indent}    {}", st.dim(n))?;
         }
     }
-    if !v.missing_context.is_empty() {
-        writeln!(out)?;
-        writeln!(out, "  context keys the policies test but the request does not carry: {}", v.missing_context.join(", "))?;
+    Ok(())
+}
+
+/// A hidden hop after the main verdict: `then ACTION on RESOURCE: VERDICT`, why it is needed,
+/// and the layers that decide it (those that deny or could not be read, and the resource policy).
+pub fn hop(out: &mut dyn Write, action: &str, resource: &str, why: &str, layers: &Layers, v: &Verdict) -> io::Result<()> {
+    let st = Style::stdout();
+    let mut line = headline(v, st);
+    if let Some(p) = layers.resource.as_ref().filter(|_| v.denied_by.contains(&LayerKind::Resource)) {
+        line.push_str(&format!(" ({})", p.name));
     }
+    writeln!(out, "then {action} on {resource}: {line}")?;
+    writeln!(out, "  {}", st.dim(&format!("needed because {why}")))?;
+    layer_lines(out, v, st, "  ", |l| {
+        v.denied_by.contains(&l.layer) || l.outcome == Outcome::Unknown || l.outcome == Outcome::ExplicitDeny || l.layer == LayerKind::Resource
+    })?;
     for u in &v.unknown_layers {
         writeln!(out, "  {} {}: {}", st.bad("unknown layer"), u.layer.as_str(), u.reason)?;
     }
     Ok(())
+}
+
+/// A hidden hop that could not be collected or evaluated: not known to be allowed.
+pub fn hop_not_evaluated(out: &mut dyn Write, action: &str, resource: &str, why: &str, error: &str) -> io::Result<()> {
+    let st = Style::stdout();
+    writeln!(out, "then {action} on {resource}: {} ({error})", st.bad("NOT EVALUATED"))?;
+    writeln!(out, "  {}", st.dim(&format!("needed because {why}")))
 }

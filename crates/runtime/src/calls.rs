@@ -49,6 +49,12 @@ impl CallStats {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
+    /// Records work done outside [`run`]: a service plugin makes its own SDK calls, and one
+    /// plugin operation (a policy fetch with its settings) is counted as one entry.
+    pub fn record_external(&self, call: &str, target: &str, wave: usize, result: &str) {
+        self.record(call, target, wave, result)
+    }
+
     fn record(&self, call: &str, target: &str, wave: usize, result: &str) {
         self.count.fetch_add(1, Ordering::Relaxed);
         self.waves.fetch_max(wave, Ordering::Relaxed);

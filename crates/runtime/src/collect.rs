@@ -2,11 +2,12 @@
 //! policy, SCPs and RCPs from the account up to the root, session policies, and the resource
 //! policy through the plugins. Independent calls run concurrently; each thing is read once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 
 use denyctl_eval::{LayerKind, UnknownLayer};
+use denyctl_plugin_api::Hop;
 use denyctl_policy::{Principal, PrincipalKind};
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
@@ -16,8 +17,8 @@ use crate::calls::Failure;
 use crate::config::{Clients, Memo, Session};
 use crate::decode;
 use crate::error::{ReadError, RuntimeError};
-use crate::resource::{resource_policy_reader, ResourceContext, ResourcePlugins};
-use crate::snapshot::{CallSummary, Snapshot, SnapshotLevel, SnapshotPolicies, SnapshotRequest, FORMAT};
+use crate::resource::{resource_policy_reader, Registry, ResourceRead};
+use crate::snapshot::{CallSummary, Snapshot, SnapshotHop, SnapshotLevel, SnapshotPolicies, SnapshotRequest, FORMAT, MAX_HOP_DEPTH};
 use crate::whoami::{self, Identity, OrgSummary};
 
 /// Where a collected policy came from, with the version identifier read (for compare-and-swap).
@@ -39,6 +40,10 @@ pub struct PolicySource {
     pub version_id: Option<String>,
     /// The call that read it (`iam:GetPolicyVersion`), or `file` for `--session-policy`.
     pub read_by: String,
+    /// Service settings a plugin read beside a resource policy (S3: Object Ownership, Block
+    /// Public Access, default encryption; SQS: the queue's KMS key, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<Json>,
 }
 
 /// A policy as collected: the name it is reported under, the document, its source.
@@ -427,6 +432,7 @@ impl Session {
                         policy_id: Some(p.id),
                         version_id: None,
                         read_by: "organizations:DescribePolicy".into(),
+                        extra: None,
                     },
                 })
             })
@@ -570,6 +576,7 @@ impl Session {
                     policy_id: None,
                     version_id: None,
                     read_by: get_call.into(),
+                    extra: None,
                 },
             })
         }))
@@ -744,7 +751,7 @@ impl Session {
                 identity: vec![SourcedPolicy {
                     name: "root user".into(),
                     document: serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}),
-                    source: PolicySource { kind: "implicit".into(), attached_to: None, arn: None, policy_id: None, version_id: None, read_by: "none".into() },
+                    source: PolicySource { kind: "implicit".into(), attached_to: None, arn: None, policy_id: None, version_id: None, read_by: "none".into(), extra: None },
                 }],
                 ..Default::default()
             }),
@@ -772,6 +779,7 @@ fn managed_sourced(m: &ManagedPolicy, kind: &str, owner: Option<String>) -> Sour
             policy_id: None,
             version_id: Some(m.version_id.clone()),
             read_by: "iam:GetPolicyVersion".into(),
+            extra: None,
         },
     }
 }
@@ -902,66 +910,126 @@ impl Session {
     }
 
     /// The resource layer: the trust policy for sts:AssumeRole*, a plugin's answer, or nothing.
-    async fn resource_layer(
-        &self,
-        plugins: &ResourcePlugins,
-        action: &str,
-        resource: &str,
-        wave: usize,
-    ) -> Result<(Option<SourcedPolicy>, Vec<UnknownLayer>, Vec<String>), RuntimeError> {
+    async fn resource_layer(&self, plugins: &Registry, action: &str, resource: &str, wave: usize) -> Result<ResourceRead, RuntimeError> {
         let lc = action.to_ascii_lowercase();
         if resource == "*" {
-            return Ok((None, vec![], vec![]));
+            return Ok(ResourceRead::default());
         }
         if lc.starts_with("sts:assumerole") {
             let name = entity_name(resource);
-            return match self.role(name, wave).await {
+            let mut out = ResourceRead::default();
+            match self.role(name, wave).await {
                 Ok(r) => match r.trust {
-                    Ok(doc) => Ok((
-                        Some(SourcedPolicy {
+                    Ok(doc) => {
+                        out.policy = Some(SourcedPolicy {
                             name: format!("trust policy of {}", r.arn),
                             document: doc,
-                            source: PolicySource { kind: "trust".into(), attached_to: Some(r.arn.clone()), arn: None, policy_id: None, version_id: None, read_by: "iam:GetRole".into() },
-                        }),
-                        vec![],
-                        vec![],
-                    )),
-                    Err(e) => Ok((None, vec![e.unknown(LayerKind::Resource)], vec![])),
+                            source: PolicySource { kind: "trust".into(), attached_to: Some(r.arn.clone()), arn: None, policy_id: None, version_id: None, read_by: "iam:GetRole".into(), extra: None },
+                        })
+                    }
+                    Err(e) => out.unknown.push(e.unknown(LayerKind::Resource)),
                 },
-                Err(Failure::Fatal(e)) => Err(e),
-                Err(Failure::Read(e)) => Ok((None, vec![e.unknown(LayerKind::Resource)], vec![])),
-            };
+                Err(Failure::Fatal(e)) => return Err(e),
+                Err(Failure::Read(e)) => out.unknown.push(e.unknown(LayerKind::Resource)),
+            }
+            return Ok(out);
         }
         if let Some(p) = plugins.find(action, resource) {
-            let cx = ResourceContext { config: &self.operator.config, stats: &self.stats, wave };
-            return match p.fetch(&cx, action, resource).await {
-                Ok(Some(rp)) => Ok((
-                    Some(SourcedPolicy {
-                        name: rp.name,
-                        document: rp.document,
-                        source: PolicySource { kind: "resource".into(), attached_to: Some(resource.into()), arn: None, policy_id: None, version_id: rp.version, read_by: rp.read_by },
-                    }),
-                    vec![],
-                    vec![],
-                )),
-                Ok(None) => Ok((None, vec![], vec![format!("{resource} has no resource policy (read by the {} plugin)", p.name())])),
-                Err(e) => Ok((None, vec![e.unknown(LayerKind::Resource)], vec![])),
-            };
+            return Ok(self.plugin_resource(p, action, resource, wave).await);
         }
         let service = lc.split(':').next().unwrap_or("");
-        match resource_policy_reader(service) {
-            Some(reader) => Ok((
-                None,
-                vec![UnknownLayer {
-                    layer: LayerKind::Resource,
-                    reason: format!(
-                        "no plugin is registered to read {service} resource policies; the policy of {resource} would be read with {reader}"
-                    ),
-                }],
-                vec![],
-            )),
-            None => Ok((None, vec![], vec![])),
+        let mut out = ResourceRead::default();
+        if let Some(reader) = resource_policy_reader(service) {
+            out.unknown.push(UnknownLayer {
+                layer: LayerKind::Resource,
+                reason: format!("no plugin is registered to read {service} resource policies; the policy of {resource} would be read with {reader}"),
+            });
         }
+        Ok(out)
+    }
+
+    /// The snapshot of a hidden hop: the same principal and principal-side layers as `base`
+    /// (identity, boundary, session, SCPs, context), with the hop's action, resource, resource
+    /// layer and the RCPs of its resource's account. Reads already made are not repeated.
+    async fn hop_snapshot(&self, plugins: &Registry, base: &Snapshot, hop: &Hop, wave: usize) -> Result<(Snapshot, Vec<Hop>), RuntimeError> {
+        let resource = self.normalize_resource(plugins, &hop.action, &hop.resource, wave).await?;
+        let wave = if resource == hop.resource { wave } else { wave + 1 };
+        let principal_account = denyctl_policy::Arn::parse(&base.request.principal).map(|a| a.account).unwrap_or_default();
+        let resource_account = denyctl_policy::Arn::parse(&resource)
+            .ok()
+            .map(|a| a.account)
+            .filter(|a| a.len() == 12)
+            .unwrap_or_else(|| principal_account.clone());
+        let org = async {
+            if base.organization.is_none() {
+                // No organization (or it could not be read: then SCP/RCP stay unknown, as in `base`).
+                Ok(None)
+            } else {
+                self.org_layers(&principal_account, &resource_account, wave).await.map(Some)
+            }
+        };
+        let (org, res) = futures::join!(org, self.resource_layer(plugins, &hop.action, &resource, wave));
+        let (org, res) = (org?, res?);
+        let mut s = base.clone();
+        s.request.action = hop.action.clone();
+        s.request.resource = resource;
+        s.request.resource_account = Some(resource_account);
+        s.policies.resource = res.policy;
+        s.policies.unknown.retain(|u| !matches!(u.layer, LayerKind::Resource));
+        if let Some(org) = org {
+            s.policies.scp = org.scp;
+            s.policies.rcp = org.rcp;
+            s.policies.unknown.retain(|u| !matches!(u.layer, LayerKind::Scp | LayerKind::Rcp));
+            s.policies.unknown.extend(org.unknown);
+        }
+        s.policies.unknown.extend(res.unknown);
+        s.notes = res.notes;
+        s.hops = Vec::new();
+        s.authorization = None;
+        Ok((s, res.hops))
+    }
+
+    /// Follows the hidden hops of `main` breadth first, to [`MAX_HOP_DEPTH`], never visiting the
+    /// same (action, resource) twice; hops of one depth are collected concurrently.
+    async fn follow_hops(&self, plugins: &Registry, main: &Snapshot, first: Vec<Hop>, wave: usize) -> Result<(Vec<SnapshotHop>, Vec<String>), RuntimeError> {
+        let key = |a: &str, r: &str| (a.to_ascii_lowercase(), r.to_string());
+        let mut seen: HashSet<(String, String)> = HashSet::from([key(&main.request.action, &main.request.resource)]);
+        let after = format!("{} on {}", main.request.action, main.request.resource);
+        let mut frontier: Vec<(Hop, String)> = first.into_iter().map(|h| (h, after.clone())).collect();
+        let mut out = Vec::new();
+        let mut wave = wave;
+        for depth in 1..=MAX_HOP_DEPTH {
+            frontier.retain(|(h, _)| seen.insert(key(&h.action, &h.resource)));
+            if frontier.is_empty() {
+                break;
+            }
+            let got = join_all(frontier.iter().map(|(h, _)| self.hop_snapshot(plugins, main, h, wave))).await;
+            let mut next = Vec::new();
+            for ((h, after), r) in frontier.into_iter().zip(got) {
+                let mut entry = SnapshotHop { action: h.action.clone(), resource: h.resource.clone(), why: h.why.clone(), after, depth, snapshot: None, error: None };
+                match r {
+                    Ok((snap, hops)) => {
+                        seen.insert(key(&h.action, &snap.request.resource));
+                        let here = format!("{} on {}", snap.request.action, snap.request.resource);
+                        entry.resource = snap.request.resource.clone();
+                        next.extend(hops.into_iter().map(|n| (n, here.clone())));
+                        entry.snapshot = Some(Box::new(snap));
+                    }
+                    Err(e @ RuntimeError::UnresolvedResource(_)) => entry.error = Some(e.to_string()),
+                    Err(e) => return Err(e),
+                }
+                out.push(entry);
+            }
+            frontier = next;
+            wave += 2;
+        }
+        let mut notes = Vec::new();
+        let left: Vec<String> =
+            frontier.iter().filter(|(h, _)| !seen.contains(&key(&h.action, &h.resource))).map(|(h, _)| format!("{} on {}", h.action, h.resource)).collect();
+        if !left.is_empty() {
+            notes.push(format!("hops deeper than {MAX_HOP_DEPTH} were not followed: {}", left.join(", ")));
+        }
+        Ok((out, notes))
     }
 }
 
@@ -972,7 +1040,7 @@ fn now_rfc3339() -> String {
 
 /// Collect every layer for a request, and the live caller, in as few sequential waves as the
 /// dependencies allow.
-pub async fn collect(session: &Session, plugins: &ResourcePlugins, opts: &CollectOptions) -> Result<Collected, RuntimeError> {
+pub async fn collect(session: &Session, plugins: &Registry, opts: &CollectOptions) -> Result<Collected, RuntimeError> {
     let given = match &opts.principal {
         Some(p) => Some(Principal::parse(p).map_err(|e| RuntimeError::UnknownPrincipal(format!("principal {p:?}: {e}")))?),
         None => None,
@@ -986,24 +1054,33 @@ pub async fn collect(session: &Session, plugins: &ResourcePlugins, opts: &Collec
         }
     };
     let rest = async {
-        let (principal, wave) = match given.clone() {
-            Some(p) => (p, 1),
-            None => {
-                let id = session.identity_of(&session.caller, 1).await.map_err(|f| match f {
-                    Failure::Fatal(e) => e,
-                    Failure::Read(e) => RuntimeError::Credentials {
-                        role: "caller".into(),
-                        source_desc: session.caller.source_desc.clone(),
-                        detail: e.to_string(),
-                    },
-                })?;
-                let p = Principal::parse(&id.arn).map_err(|e| RuntimeError::UnknownPrincipal(format!("STS reported {}: {e}", id.arn)))?;
-                (p, 2)
+        // A name, URL or alias given as the resource is turned into its ARN first (one wave,
+        // beside the caller's identity); ARNs need no call.
+        let resource = session.normalize_resource(plugins, &opts.action, &opts.resource, 1);
+        let principal = async {
+            match given.clone() {
+                Some(p) => Ok((p, 1)),
+                None => {
+                    let id = session.identity_of(&session.caller, 1).await.map_err(|f| match f {
+                        Failure::Fatal(e) => e,
+                        Failure::Read(e) => RuntimeError::Credentials {
+                            role: "caller".into(),
+                            source_desc: session.caller.source_desc.clone(),
+                            detail: e.to_string(),
+                        },
+                    })?;
+                    let p = Principal::parse(&id.arn).map_err(|e| RuntimeError::UnknownPrincipal(format!("STS reported {}: {e}", id.arn)))?;
+                    Ok::<_, RuntimeError>((p, 2))
+                }
             }
         };
+        let (resource, principal) = futures::join!(resource, principal);
+        let resource = resource?;
+        let (principal, wave) = principal?;
+        let res_wave = if resource == opts.resource { wave } else { wave.max(2) };
         let resource_account = match &opts.resource_account {
             Some(a) => a.clone(),
-            None => denyctl_policy::Arn::parse(&opts.resource)
+            None => denyctl_policy::Arn::parse(&resource)
                 .ok()
                 .map(|a| a.account)
                 .filter(|a| a.len() == 12)
@@ -1011,10 +1088,10 @@ pub async fn collect(session: &Session, plugins: &ResourcePlugins, opts: &Collec
         };
         let (pl, org, res) = futures::join!(
             session.principal_layers(&principal, wave),
-            session.org_layers(principal.account(), &resource_account, wave),
-            session.resource_layer(plugins, &opts.action, &opts.resource, wave)
+            session.org_layers(principal.account(), &resource_account, res_wave),
+            session.resource_layer(plugins, &opts.action, &resource, res_wave)
         );
-        Ok::<_, RuntimeError>((principal, resource_account, pl?, org?, res?))
+        Ok::<_, RuntimeError>((principal, resource, resource_account, pl?, org?, res?))
     };
     let (live, operator_id, rest) = futures::join!(live, operator_id, rest);
     // With the principal given, the live caller is only needed to warn about a mismatch: an
@@ -1028,7 +1105,8 @@ pub async fn collect(session: &Session, plugins: &ResourcePlugins, opts: &Collec
         }
         Err(e) => return Err(e),
     };
-    let (principal, resource_account, mut pl, org, (resource, res_unknown, res_notes)) = rest?;
+    let (principal, resource_arn, resource_account, mut pl, org, res) = rest?;
+    let ResourceRead { policy: resource, unknown: res_unknown, notes: res_notes, hops } = res;
     let operator_account = match operator_id {
         None => live.as_ref().map(|l| l.account.clone()),
         Some(Ok(id)) => Some(id.account),
@@ -1111,7 +1189,7 @@ pub async fn collect(session: &Session, plugins: &ResourcePlugins, opts: &Collec
                 .map(|(n, d)| SourcedPolicy {
                     name: n.clone(),
                     document: d.clone(),
-                    source: PolicySource { kind: "session".into(), attached_to: None, arn: None, policy_id: None, version_id: None, read_by: "file".into() },
+                    source: PolicySource { kind: "session".into(), attached_to: None, arn: None, policy_id: None, version_id: None, read_by: "file".into(), extra: None },
                 })
                 .collect(),
         )
@@ -1125,7 +1203,7 @@ pub async fn collect(session: &Session, plugins: &ResourcePlugins, opts: &Collec
         request: SnapshotRequest {
             principal: principal.arn.to_string(),
             action: opts.action.clone(),
-            resource: opts.resource.clone(),
+            resource: resource_arn,
             resource_account: Some(resource_account),
             context,
         },
@@ -1144,6 +1222,97 @@ pub async fn collect(session: &Session, plugins: &ResourcePlugins, opts: &Collec
         notes,
         calls: CallSummary { count: session.stats.count(), waves: session.stats.waves() },
         authorization: None,
+        hops: Vec::new(),
     };
+    let mut snapshot = snapshot;
+    if !hops.is_empty() {
+        let (followed, notes) = session.follow_hops(plugins, &snapshot, hops, session.stats.waves() + 1).await?;
+        snapshot.hops = followed;
+        snapshot.notes.extend(notes);
+        snapshot.calls = CallSummary { count: session.stats.count(), waves: session.stats.waves() };
+    }
     Ok(Collected { snapshot, live_caller: live })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Profiles;
+    use denyctl_plugin_api::{async_trait, FetchedPolicy, PluginCtx, PluginInfo, ReplayOutcome, ReplayRequest, ServicePlugin};
+    use std::sync::Arc;
+
+    /// A plugin whose resources form an endless chain (thing/N needs thing/N+1 and thing/0), and
+    /// that makes no AWS call: it exercises the hop walk only.
+    struct Chain;
+
+    fn thing(n: usize) -> String {
+        format!("arn:aws:chain:us-east-1:111122223333:thing/{n}")
+    }
+
+    #[async_trait]
+    impl ServicePlugin for Chain {
+        fn info(&self) -> PluginInfo {
+            PluginInfo { name: "chain".into(), version: "0".into(), abi_version: 1, services: vec!["chain".into()], description: String::new(), source: Default::default() }
+        }
+        fn handles(&self, action: &str, _resource: &str) -> bool {
+            action.starts_with("chain:")
+        }
+        async fn normalize_resource(&self, _ctx: &PluginCtx, input: &str) -> denyctl_plugin_api::Result<String> {
+            Ok(input.to_string())
+        }
+        async fn fetch_policy(&self, _ctx: &PluginCtx, arn: &str) -> denyctl_plugin_api::Result<FetchedPolicy> {
+            let n: usize = arn.rsplit('/').next().and_then(|n| n.parse().ok()).unwrap_or(0);
+            let hop = |to: usize| Hop { action: "chain:Go".into(), resource: thing(to), why: format!("{arn} needs {}", thing(to)), triggered_by: vec![] };
+            Ok(FetchedPolicy { resource_arn: arn.into(), policy: None, version_token: "none".into(), extra: Json::Null, hops: vec![hop(n + 1), hop(0)] })
+        }
+        async fn put_policy(&self, _: &PluginCtx, _: &str, _: &Json, _: &str) -> denyctl_plugin_api::Result<String> {
+            Err(denyctl_plugin_api::PluginError::Unsupported("no".into()))
+        }
+        async fn replay(&self, _: &PluginCtx, r: &ReplayRequest, _: bool) -> denyctl_plugin_api::Result<ReplayOutcome> {
+            Ok(ReplayOutcome::needs_consent(&r.action))
+        }
+    }
+
+    #[tokio::test]
+    async fn hops_stop_at_the_depth_bound_and_never_revisit() {
+        let session = Session::new(&Profiles { region: Some("us-east-1".into()), ..Default::default() }).await;
+        let mut reg = Registry::new();
+        reg.add(Arc::new(Chain)).unwrap();
+        let main = Snapshot {
+            format: FORMAT.into(),
+            collected_at: String::new(),
+            request: SnapshotRequest {
+                principal: "arn:aws:iam::111122223333:user/u".into(),
+                action: "chain:Go".into(),
+                resource: thing(0),
+                resource_account: Some("111122223333".into()),
+                context: Default::default(),
+            },
+            caller: None,
+            organization: None,
+            policies: SnapshotPolicies {
+                identity: vec![],
+                permissions_boundary: None,
+                session: None,
+                scp: None,
+                rcp: None,
+                resource: None,
+                management_account: None,
+                unknown: vec![],
+            },
+            notes: vec![],
+            calls: CallSummary::default(),
+            authorization: None,
+            hops: vec![],
+        };
+        let first = session.plugin_resource(reg.find("chain:Go", &thing(0)).unwrap(), "chain:Go", &thing(0), 1).await.hops;
+        assert_eq!(first.len(), 2, "thing/1 and back to thing/0");
+        let (hops, notes) = session.follow_hops(&reg, &main, first, 2).await.unwrap();
+        let got: Vec<(usize, &str)> = hops.iter().map(|h| (h.depth, h.resource.as_str())).collect();
+        assert_eq!(got, vec![(1, thing(1).as_str()), (2, thing(2).as_str())], "thing/0 is never revisited; depth stops at {MAX_HOP_DEPTH}");
+        assert_eq!(hops[1].after, format!("chain:Go on {}", thing(1)));
+        assert!(hops.iter().all(|h| h.snapshot.as_ref().is_some_and(|s| s.hops.is_empty() && s.request.action == "chain:Go")));
+        assert_eq!(notes, vec![format!("hops deeper than {MAX_HOP_DEPTH} were not followed: chain:Go on {}", thing(3))]);
+        assert_eq!(session.stats.count(), 3, "one fetch per resource, no AWS call");
+    }
 }

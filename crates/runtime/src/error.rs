@@ -114,4 +114,7 @@ pub enum RuntimeError {
     /// The principal named by the request does not exist.
     #[error("{0}")]
     UnknownPrincipal(String),
+    /// The resource was given as a name, URL or alias that could not be turned into an ARN.
+    #[error("{0}")]
+    UnresolvedResource(String),
 }

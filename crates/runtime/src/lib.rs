@@ -1,6 +1,7 @@
 //! Live AWS for denyctl: credentials and the two identities (caller and operator), `whoami`,
 //! the IAM and Organizations collectors that turn a request into every policy layer, the
-//! snapshot file, and the seam through which service plugins supply resource policies.
+//! snapshot file, and the resource layer read through the service plugins (denyctl-plugin-api),
+//! with the hidden hops they report.
 //!
 //! Every call goes through the official AWS SDK for Rust, so the standard credential chain,
 //! `AWS_ENDPOINT_URL` and the service-specific endpoint variables all apply.
@@ -20,6 +21,6 @@ pub use calls::{CallRecord, CallStats};
 pub use collect::{collect, CollectOptions, Collected, PolicySource, SourcedPolicy};
 pub use config::{Profiles, Session};
 pub use error::{ReadError, RuntimeError};
-pub use resource::{ResourceContext, ResourcePolicy, ResourcePolicyPlugin, ResourcePlugins};
-pub use snapshot::{Snapshot, SnapshotError};
+pub use resource::{resource_policy_reader, Registry};
+pub use snapshot::{Snapshot, SnapshotError, SnapshotHop, MAX_HOP_DEPTH};
 pub use whoami::{whoami, Identity};

@@ -105,6 +105,35 @@ pub struct Snapshot {
     /// message carried an authorization ID and the operator could read it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization: Option<denyctl_authz::AuthzRecord>,
+    /// The hidden hops the request needs (an SSE-KMS bucket: kms:GenerateDataKey on its key),
+    /// each with the layers collected for it; one flat list, in the order they were found.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hops: Vec<SnapshotHop>,
+}
+
+/// The deepest hop followed (a hop of a hop is depth 2).
+pub const MAX_HOP_DEPTH: usize = 2;
+
+/// A hidden hop and what was collected for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotHop {
+    /// The hop's action (`kms:GenerateDataKey`).
+    pub action: String,
+    /// The resource it is made on (the key ARN).
+    pub resource: String,
+    /// Why it is needed, in one sentence (from the plugin).
+    pub why: String,
+    /// The request that needs it: `ACTION on RESOURCE`.
+    pub after: String,
+    /// 1 for a hop of the original request, 2 for a hop of a hop.
+    pub depth: usize,
+    /// The hop's own snapshot (same principal and principal-side layers; its resource layer and
+    /// RCPs); absent when it could not be collected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<Box<Snapshot>>,
+    /// Why it could not be collected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Why a snapshot cannot be used.

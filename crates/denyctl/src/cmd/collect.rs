@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use denyctl_runtime::{collect, ResourcePlugins, Session, Snapshot};
+use denyctl_runtime::{collect, Session, Snapshot};
 
 use crate::cli::{GlobalArgs, RequestArgs};
 use crate::cmd::live;
@@ -13,7 +13,7 @@ use crate::output;
 pub fn run(a: &RequestArgs, g: &GlobalArgs) -> CmdResult {
     let opts = live::collect_options(a)?;
     let profiles = live::profiles(g);
-    let plugins = ResourcePlugins::none();
+    let plugins = live::plugins(g);
     let (res, session) = live::block_on(async {
         let session = Session::new(&profiles).await;
         (collect(&session, &plugins, &opts).await, session)
@@ -46,13 +46,32 @@ pub fn table(w: &mut dyn Write, s: &Snapshot) -> std::io::Result<()> {
         }
     }
     if let Some(r) = &p.resource {
-        writeln!(w, "resource      {}", r.name)?;
+        writeln!(w, "resource      {}{}", r.name, r.source.version_id.as_deref().map(|v| format!(" @ {v}")).unwrap_or_default())?;
+        if let Some(x) = &r.source.extra {
+            writeln!(w, "    settings: {x}")?;
+        }
     }
     for u in &p.unknown {
         writeln!(w, "UNKNOWN       {}: {}", u.layer.as_str(), u.reason)?;
     }
     for n in &s.notes {
         writeln!(w, "note          {n}")?;
+    }
+    for h in &s.hops {
+        writeln!(w, "hop           {} on {} (after {}): {}", h.action, h.resource, h.after, h.why)?;
+        match (&h.snapshot, &h.error) {
+            (Some(hs), _) => {
+                match &hs.policies.resource {
+                    Some(r) => writeln!(w, "    resource  {}{}", r.name, r.source.version_id.as_deref().map(|v| format!(" @ {v}")).unwrap_or_default())?,
+                    None => writeln!(w, "    resource  no resource policy")?,
+                }
+                for u in hs.policies.unknown.iter().filter(|u| !s.policies.unknown.contains(u)) {
+                    writeln!(w, "    UNKNOWN   {}: {}", u.layer.as_str(), u.reason)?;
+                }
+            }
+            (None, Some(e)) => writeln!(w, "    not collected: {e}")?,
+            (None, None) => {}
+        }
     }
     Ok(())
 }

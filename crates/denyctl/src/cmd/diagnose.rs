@@ -3,7 +3,7 @@
 use denyctl_eval::{evaluate, Decision, Verdict};
 use denyctl_policy::{Principal, PrincipalKind};
 use denyctl_runtime::snapshot::{CallSummary, SnapshotRequest};
-use denyctl_runtime::{collect, Identity, ResourcePlugins, Session, Snapshot};
+use denyctl_runtime::{collect, Identity, Session, Snapshot, SnapshotHop};
 use serde::Serialize;
 use serde_json::Value as Json;
 
@@ -40,6 +40,59 @@ pub struct DiagnoseOutput<'a> {
     /// authorization ID and the record could be read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub aws_record: Option<super::authz::AwsView<'a>>,
+    /// The hidden hops the request needs (an SSE-KMS bucket's key), each evaluated for the same
+    /// principal; empty when the request has none (or they are not known).
+    pub hops: Vec<HopOutput<'a>>,
+}
+
+/// One hidden hop in `diagnose -o json`: what it is, why, and its verdict (flattened, as at the top).
+#[derive(Serialize)]
+pub struct HopOutput<'a> {
+    /// The hop's action (`kms:GenerateDataKey`).
+    pub action: &'a str,
+    /// The resource it is made on (the key ARN).
+    pub resource: &'a str,
+    /// Why it is needed.
+    pub why: &'a str,
+    /// The request that needs it (`s3:PutObject on arn:aws:s3:::b/k`).
+    pub after: &'a str,
+    /// 1: a hop of the original request; 2: a hop of a hop.
+    pub depth: usize,
+    /// The verdict of the hop request (`decision`, `denied_by`, `layers`, ...), when it could be
+    /// collected.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<&'a Verdict>,
+    /// Why the hop could not be collected or evaluated (then it is not known to be allowed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Things to know about the hop's layers.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub notes: &'a [String],
+}
+
+/// A hop evaluated: its verdict, or why there is none.
+struct EvaluatedHop<'a> {
+    hop: &'a SnapshotHop,
+    result: Result<(denyctl_eval::Layers, Verdict), String>,
+}
+
+fn evaluate_hops(hops: &[SnapshotHop]) -> Vec<EvaluatedHop<'_>> {
+    hops.iter()
+        .map(|hop| {
+            let result = match (&hop.snapshot, &hop.error) {
+                (Some(s), _) => s
+                    .evaluable()
+                    .map(|(req, layers)| {
+                        let v = evaluate(&req, &layers);
+                        (layers, v)
+                    })
+                    .map_err(|e| format!("cannot evaluate: {e}")),
+                (None, Some(e)) => Err(e.clone()),
+                (None, None) => Err("not collected".into()),
+            };
+            EvaluatedHop { hop, result }
+        })
+        .collect()
 }
 
 /// When the denial names another principal than the one calling, say so.
@@ -80,6 +133,13 @@ fn offline(a: &DiagnoseArgs, path: &str) -> Result<(Snapshot, Vec<String>), CliE
         }
         if let Some(act) = d.action.filter(|x| *x != snap.request.action) {
             warnings.push(format!("evaluating {act} against layers collected for {}", snap.request.action));
+            if !snap.hops.is_empty() {
+                warnings.push(format!(
+                    "the hidden hops in the snapshot were found for {}, not {act}: they are not evaluated (collect again)",
+                    snap.request.action
+                ));
+                snap.hops.clear();
+            }
             snap.request.action = act;
         }
     }
@@ -108,6 +168,7 @@ fn offline(a: &DiagnoseArgs, path: &str) -> Result<(Snapshot, Vec<String>), CliE
                         policy_id: None,
                         version_id: None,
                         read_by: "file".into(),
+                        extra: None,
                     },
                 })
                 .collect(),
@@ -128,7 +189,7 @@ pub fn run(a: &DiagnoseArgs, g: &GlobalArgs) -> CmdResult {
         None => {
             let opts = live::collect_options(&a.request)?;
             let profiles = live::profiles(g);
-            let plugins = ResourcePlugins::none();
+            let plugins = live::plugins(g);
             let (res, record, session) = live::block_on(async {
                 let session = Session::new(&profiles).await;
                 // AWS's record (when the message carries an authorization ID) is read beside the
@@ -168,6 +229,12 @@ pub fn run(a: &DiagnoseArgs, g: &GlobalArgs) -> CmdResult {
             warnings.push(format!("AWS's own record disagrees with denyctl: {d}"));
         }
     }
+    let hops = evaluate_hops(&snap.hops);
+    for h in &hops {
+        if let Err(e) = &h.result {
+            warnings.push(format!("the hidden hop {} on {} was not evaluated: {e}", h.hop.action, h.hop.resource));
+        }
+    }
     for w in &warnings {
         eprintln!("denyctl: WARNING: {w}");
     }
@@ -180,6 +247,19 @@ pub fn run(a: &DiagnoseArgs, g: &GlobalArgs) -> CmdResult {
         notes: &snap.notes,
         calls: snap.calls,
         aws_record,
+        hops: hops
+            .iter()
+            .map(|h| HopOutput {
+                action: &h.hop.action,
+                resource: &h.hop.resource,
+                why: &h.hop.why,
+                after: &h.hop.after,
+                depth: h.hop.depth,
+                verdict: h.result.as_ref().ok().map(|(_, v)| v),
+                error: h.result.as_ref().err().cloned(),
+                notes: h.hop.snapshot.as_ref().map(|s| s.notes.as_slice()).unwrap_or(&[]),
+            })
+            .collect(),
     };
     output::emit(g.output, &out, |w| {
         if let Some(c) = &snap.caller {
@@ -194,10 +274,33 @@ pub fn run(a: &DiagnoseArgs, g: &GlobalArgs) -> CmdResult {
         for n in &snap.notes {
             writeln!(w, "  note: {n}")?;
         }
+        for h in &hops {
+            writeln!(w)?;
+            match &h.result {
+                Ok((hl, hv)) => crate::render::hop(w, &h.hop.action, &h.hop.resource, &h.hop.why, hl, hv)?,
+                Err(e) => crate::render::hop_not_evaluated(w, &h.hop.action, &h.hop.resource, &h.hop.why, e)?,
+            }
+            for n in h.hop.snapshot.iter().flat_map(|s| s.notes.iter()) {
+                writeln!(w, "      note: {n}")?;
+            }
+        }
+        if v.decision == Decision::Allow {
+            let denied: Vec<String> = hops
+                .iter()
+                .filter(|h| matches!(&h.result, Ok((_, hv)) if hv.decision != Decision::Allow))
+                .map(|h| format!("{} on {}", h.hop.action, h.hop.resource))
+                .collect();
+            if !denied.is_empty() {
+                let st = crate::render::Style::stdout();
+                writeln!(w)?;
+                writeln!(w, "{} as a whole: the request is allowed but its hidden hop {} is not", st.bad("DENIED"), denied.join(" and "))?;
+            }
+        }
         Ok(())
     })?;
+    let hop_denied = hops.iter().any(|h| matches!(&h.result, Ok((_, hv)) if hv.decision != Decision::Allow));
     Ok(match v.decision {
-        Decision::Allow => exit::OK,
+        Decision::Allow if !hop_denied => exit::OK,
         _ => exit::DENIED,
     })
 }

@@ -5,7 +5,7 @@
 use denyctl_eval::evaluate;
 use denyctl_remedy::{plan as make_plan, Options, Plan};
 use denyctl_runtime::apply::plan_inputs;
-use denyctl_runtime::{collect, ResourcePlugins, Session};
+use denyctl_runtime::{collect, Session};
 
 use crate::cli::{GlobalArgs, RequestArgs};
 use crate::cmd::live;
@@ -16,7 +16,7 @@ pub fn plan(request: &RequestArgs, g: &GlobalArgs, mut opts: Options) -> Result<
     let copts = live::collect_options(request)?;
     let profiles = live::profiles(g);
     // The resource layer comes from the same plugins `diagnose` uses.
-    let plugins = ResourcePlugins::none();
+    let plugins = live::plugins(g);
     let (res, session) = live::block_on(async {
         let session = Session::new(&profiles).await;
         let res = match collect(&session, &plugins, &copts).await {

@@ -1,7 +1,7 @@
 //! What the live verbs (whoami, collect, diagnose) share: profiles, the async runtime, error
 //! mapping, reading the denied request from text, an event or flags, and the `-v` call report.
 
-use denyctl_runtime::{CallStats, CollectOptions, Profiles, RuntimeError};
+use denyctl_runtime::{CallStats, CollectOptions, Profiles, Registry, RuntimeError};
 use serde_json::Value as Json;
 
 use crate::cli::{GlobalArgs, RequestArgs};
@@ -16,6 +16,18 @@ pub fn profiles(g: &GlobalArgs) -> Profiles {
     Profiles { operator: g.profile.clone(), caller: g.caller_profile.clone(), org: g.org_profile.clone(), region: g.region.clone() }
 }
 
+/// The service plugins: the four built-in ones, then the libraries on the plugin path. With
+/// `-v`, libraries that were skipped are named on stderr (`denyctl plugin list` shows them too).
+pub fn plugins(g: &GlobalArgs) -> Registry {
+    let r = denyctl_builtin_plugins::registry();
+    if g.verbose > 0 {
+        for f in r.failures() {
+            eprintln!("denyctl: plugin library {} skipped: {}", f.path.display(), f.error);
+        }
+    }
+    r
+}
+
 /// Run a future to completion on a small runtime (I/O bound: one thread is enough).
 pub fn block_on<F: std::future::Future>(f: F) -> Result<F::Output, CliError> {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -28,7 +40,7 @@ pub fn block_on<F: std::future::Future>(f: F) -> Result<F::Output, CliError> {
 /// A runtime failure as a CLI error: an unknown principal is bad input (exit 2), the rest exit 3.
 pub fn cli_error(e: RuntimeError) -> CliError {
     match e {
-        RuntimeError::UnknownPrincipal(m) => CliError::Input(m),
+        RuntimeError::UnknownPrincipal(m) | RuntimeError::UnresolvedResource(m) => CliError::Input(m),
         other => CliError::Aws(other.to_string()),
     }
 }
@@ -141,9 +153,14 @@ pub fn collect_options(a: &RequestArgs) -> Result<CollectOptions, CliError> {
         denyctl_policy::Principal::parse(p).map_err(|e| CliError::Input(format!("principal: {e}")))?;
     }
     let resource = d.resource.unwrap_or_else(|| "*".into());
-    if resource != "*" {
+    if resource.is_empty() {
+        return Err(CliError::Input("--resource is empty: give an ARN, a name, URL or alias, or *".into()));
+    }
+    if resource.starts_with("arn:") {
         denyctl_policy::Arn::parse(&resource).map_err(|e| CliError::Input(format!("resource: {e}")))?;
     }
+    // Anything else (an SQS queue URL, a secret name, a KMS alias, s3://bucket/key) is turned into
+    // an ARN by the service plugin when the layers are collected.
     let mut session_policies = Vec::new();
     for f in &a.session_policy {
         let text = read_text(f, MAX_DENIAL_BYTES)?;
