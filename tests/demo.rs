@@ -35,5 +35,20 @@ fn demo_diagnoses_every_incident() {
     // 4: the SCP on the OU, by Sid.
     assert!(incidents[3].contains("DENIED by an explicit Deny in the service control policies"), "{}", incidents[3]);
     assert!(incidents[3].contains("Sid ProtectBuckets"), "{}", incidents[3]);
-    assert!(stdout.contains("4 incident(s) diagnosed as denied"), "{stdout}");
+    assert!(stdout.contains("4 incident(s) diagnosed as denied; 3 fixed and verified"), "{stdout}");
+    // The fix sessions: S3 verified by a real replay as the caller, then the bucket's KMS key (the
+    // hidden hop) — verified by evaluation, as moto does not enforce key policies, and said so.
+    assert!(incidents[0].contains("✓ s3:PutObject on arn:aws:s3:::prod-artifacts/releases/app.zip: fixed"), "{}", incidents[0]);
+    assert!(incidents[0].contains("verified by replaying it as the caller"), "{}", incidents[0]);
+    assert!(incidents[0].contains("✓ kms:GenerateDataKey on arn:aws:kms:"), "{}", incidents[0]);
+    assert!(incidents[0].contains("this server does not enforce kms's resource policies"), "{}", incidents[0]);
+    // The Deny is narrowed, not deleted: moto ignores conditions, so evaluation is the check.
+    assert!(incidents[1].contains("✓ sqs:SendMessage"), "{}", incidents[1]);
+    assert!(incidents[1].contains("ArnNotEquals"), "{}", incidents[1]);
+    assert!(incidents[1].contains("does not evaluate conditions"), "{}", incidents[1]);
+    // The boundary gets the action; moto verifies the identity side by replay.
+    assert!(incidents[2].contains("✓ s3:PutObject on arn:aws:s3:::reports/q3.csv: fixed"), "{}", incidents[2]);
+    // The SCP cannot be changed by the caller: a hand-off file for the organization's admin.
+    assert!(incidents[3].contains("→ s3:DeleteBucket on arn:aws:s3:::legacy-logs: left for someone else"), "{}", incidents[3]);
+    assert!(incidents[3].contains("denyctl rollback") == false, "nothing was applied for the SCP: {}", incidents[3]);
 }

@@ -162,6 +162,23 @@ pub struct FixArgs {
     /// Accept a plan that would allow more than the denied request (listed in the plan).
     #[arg(long)]
     pub accept_widening: bool,
+    /// Apply without asking (scripts, CI). Without a terminal and without --yes, `fix` only prints the plan.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Let the verification replay a mutating request for real (s3:PutObject, sqs:SendMessage, ...).
+    #[arg(long)]
+    pub allow_write_replay: bool,
+    /// With --yes: also apply changes flagged for a human (narrowing a Deny that looks deliberate).
+    #[arg(long)]
+    pub accept_needs_human: bool,
+    /// Verify by re-evaluating the live layers instead of replaying, for what the server does not
+    /// enforce (a local test server): a service prefix (`kms`), or `conditions` (fixes that narrow
+    /// a Deny with a condition).
+    #[arg(long, value_name = "SERVICE", hide = true)]
+    pub verify_by_evaluation: Vec<String>,
+    /// Where the session writes its plan, backup and hand-off files (default: ./denyctl-session-TIMESTAMP).
+    #[arg(long, value_name = "DIR")]
+    pub session_dir: Option<String>,
 }
 
 /// `denyctl apply`.

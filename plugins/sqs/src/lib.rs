@@ -81,6 +81,24 @@ pub async fn queue_url(ctx: &PluginCtx, q: &QueueRef) -> Result<String> {
     out.queue_url().map(str::to_string).ok_or_else(|| PluginError::Aws(format!("sqs:GetQueueUrl on {label}: no URL")))
 }
 
+/// The queue URL for replaying as the caller: derived from an ARN without any call (the caller
+/// may lack sqs:GetQueueUrl, and the replay must test only the denied action), else as given or
+/// looked up by name.
+pub async fn replay_url(ctx: &PluginCtx, q: &QueueRef) -> Result<String> {
+    if let QueueRef::Arn { arn, account, name } = q {
+        let a = Arn::parse(arn).map_err(|e| PluginError::InvalidInput(e.to_string()))?;
+        let base = match ctx.settings().endpoint_url.as_deref() {
+            Some(ep) => ep.trim_end_matches('/').to_string(),
+            None => {
+                let suffix = if a.partition == "aws-cn" { "amazonaws.com.cn" } else { "amazonaws.com" };
+                format!("https://sqs.{}.{suffix}", a.region)
+            }
+        };
+        return Ok(format!("{base}/{account}/{name}"));
+    }
+    queue_url(ctx, q).await
+}
+
 fn not_found_queue(f: AwsFailure, op: &str, label: &str) -> PluginError {
     if f.is_code("NonExistentQueue") || f.is_code("QueueDoesNotExist") {
         PluginError::NotFound(format!("{op} on {label}: the queue does not exist"))
@@ -216,7 +234,7 @@ impl ServicePlugin for SqsPlugin {
         if !is_read && !allow_write {
             return Ok(ReplayOutcome::needs_consent(&request.action));
         }
-        let url = queue_url(ctx, &QueueRef::parse(&request.resource)?).await?;
+        let url = replay_url(ctx, &QueueRef::parse(&request.resource)?).await?;
         let c = client(ctx);
         let read = ReplayMethod::AsIsRead;
         let o = if action_is(&request.action, "sqs", &["SendMessage"]) {

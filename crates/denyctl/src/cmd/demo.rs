@@ -12,7 +12,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use serde_json::json;
 
-use crate::cli::{DemoArgs, DiagnoseArgs, GlobalArgs, RequestArgs};
+use crate::cli::{DemoArgs, DiagnoseArgs, FixArgs, FixScope, GlobalArgs, RequestArgs};
 use crate::error::{exit, CliError, CmdResult};
 
 /// A running local server, stopped on drop.
@@ -302,6 +302,7 @@ pub fn run(args: &DemoArgs, global: &GlobalArgs) -> CmdResult {
     }
     println!("seeded: an organization (SCP on OU prod), a member account, 4 incidents.\n");
     let mut denied = 0;
+    let mut fixed = 0;
     for (i, inc) in world.incidents.iter().enumerate() {
         if args.incident.is_some_and(|n| n != i + 1) {
             continue;
@@ -322,9 +323,35 @@ pub fn run(args: &DemoArgs, global: &GlobalArgs) -> CmdResult {
             Ok(code) => denied += usize::from(code == exit::DENIED),
             Err(e) => println!("   diagnose failed: {e}"),
         }
+        // The fix session, the same code path as against AWS. This is a disposable local server:
+        // without a terminal the demo answers yes itself (including writes replayed for real and
+        // Deny narrowings a human would be asked about); on a terminal it asks you.
+        println!("\n   $ denyctl fix --caller-profile {} --profile operator --org-profile org --action {} --resource {}", inc.profile, inc.action, inc.resource);
+        let f = FixArgs {
+            request: d.request.clone(),
+            dry_run: false,
+            scenario: None,
+            scope: FixScope::Exact,
+            accept_widening: false,
+            yes: true,
+            allow_write_replay: true,
+            accept_needs_human: true,
+            // moto does not enforce KMS key policies (and checks KMS identity policies against
+            // `*`), nor conditions (a narrowed Deny still matches there): a replay of those proves
+            // nothing, so they are verified by evaluation, and the output says so.
+            verify_by_evaluation: vec!["kms".into(), "conditions".into()],
+            session_dir: Some(world.dir.join(format!("incident-{}", i + 1)).to_string_lossy().into_owned()),
+        };
+        match super::fix::run(&f, &g) {
+            Ok(code) => fixed += usize::from(code == exit::OK),
+            Err(e) => println!("   fix failed: {e}"),
+        }
         println!();
     }
-    println!("{denied} incident(s) diagnosed as denied. The local server is stopped and its data discarded.");
+    println!(
+        "{denied} incident(s) diagnosed as denied; {fixed} fixed and verified, the others handed off or left open (see each summary). \
+         The local server is stopped and its data discarded."
+    );
     Ok(exit::OK)
 }
 

@@ -1,6 +1,8 @@
 //! `denyctl fix`: the least-privilege plan for a denied request, from a scenario file (offline) or
-//! read live (fix_live.rs). Only `--dry-run` is built: the plan is printed (table, JSON/YAML plan
-//! file, or unified diffs) and nothing is written; `denyctl apply -f PLAN` writes it.
+//! read live (fix_live.rs). `--dry-run` prints the plan (table, JSON/YAML plan file, or unified
+//! diffs) and writes nothing; without it, on a terminal or with `--yes`, the guided session
+//! (fix_session.rs) applies, replays and follows the hops. Without a terminal and without `--yes`
+//! it never prompts: it prints the plan and says so.
 
 use std::io::IsTerminal;
 
@@ -34,16 +36,14 @@ fn scope(s: FixScope) -> Scope {
 }
 
 /// Complete and validate: a scenario file (offline) or a denied request (live), not both.
-fn validate(args: &FixArgs, interactive: bool) -> Result<FixOptions, CliError> {
-    if !args.dry_run && interactive {
-        return Err(CliError::Input(
-            "fix without --dry-run is not interactive yet: print the plan with `fix --dry-run ... -o json > plan.json`, then `denyctl apply -f plan.json`".into(),
-        ));
-    }
+fn validate(args: &FixArgs, _interactive: bool) -> Result<FixOptions, CliError> {
     let r = &args.request;
     let live = r.text.is_some() || r.event.is_some() || r.action.is_some() || r.principal.is_some() || r.resource.is_some();
     if args.scenario.is_some() && live {
         return Err(CliError::Input("fix: give either --scenario FILE (offline) or the denied request (TEXT, --event, --action ...), not both".into()));
+    }
+    if args.scenario.is_some() && !args.dry_run && args.yes {
+        return Err(CliError::Input("fix: a --scenario is offline and cannot be applied; use --dry-run, or give the denied request to fix it live".into()));
     }
     if args.scenario.is_none() && !live {
         return Err(CliError::Input(
@@ -86,6 +86,12 @@ fn from_scenario(path: &str, mut opts: Options) -> Result<denyctl_remedy::Plan, 
 pub fn run(args: &FixArgs, global: &GlobalArgs) -> CmdResult {
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let o = validate(args, interactive)?;
+    if !args.dry_run && o.scenario.is_none() {
+        if interactive || args.yes {
+            return super::fix_session::run(args, global, interactive);
+        }
+        eprintln!("denyctl: not a terminal and no --yes: printing the plan only (a dry run); nothing is written");
+    }
     let p = match &o.scenario {
         Some(path) => from_scenario(path, o.planner)?,
         None => super::fix_live::plan(&args.request, global, o.planner)?,
@@ -107,13 +113,25 @@ mod tests {
     use super::*;
 
     fn args(dry_run: bool, scenario: Option<&str>) -> FixArgs {
-        FixArgs { request: Default::default(), dry_run, scenario: scenario.map(str::to_string), scope: FixScope::Exact, accept_widening: false }
+        FixArgs {
+            request: Default::default(),
+            dry_run,
+            scenario: scenario.map(str::to_string),
+            scope: FixScope::Exact,
+            accept_widening: false,
+            yes: false,
+            allow_write_replay: false,
+            accept_needs_human: false,
+            verify_by_evaluation: Vec::new(),
+            session_dir: None,
+        }
     }
 
     #[test]
     fn live_mode_is_refused_on_a_terminal_and_dry_run_elsewhere() {
-        let e = validate(&args(false, Some("f.json")), true).unwrap_err();
-        assert!(e.to_string().contains("not interactive yet"));
+        let mut a = args(false, Some("f.json"));
+        a.yes = true;
+        assert!(validate(&a, true).unwrap_err().to_string().contains("offline and cannot be applied"));
         assert!(validate(&args(false, Some("f.json")), false).is_ok());
         assert!(validate(&args(true, Some("f.json")), true).is_ok());
         assert!(validate(&args(true, None), false).unwrap_err().to_string().contains("--scenario"));

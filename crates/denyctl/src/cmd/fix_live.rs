@@ -11,8 +11,24 @@ use crate::cli::{GlobalArgs, RequestArgs};
 use crate::cmd::live;
 use crate::error::CliError;
 
+/// A hidden hop the request needs (an SSE-KMS bucket's key, ...): the next request to fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NextHop {
+    /// The hop's action.
+    pub action: String,
+    /// Its resource.
+    pub resource: String,
+    /// Why it is needed.
+    pub why: String,
+}
+
 /// Collect, evaluate and plan.
-pub fn plan(request: &RequestArgs, g: &GlobalArgs, mut opts: Options) -> Result<Plan, CliError> {
+pub fn plan(request: &RequestArgs, g: &GlobalArgs, opts: Options) -> Result<Plan, CliError> {
+    plan_with_hops(request, g, opts).map(|(p, _)| p)
+}
+
+/// Collect, evaluate and plan; also return the request's hidden hops (first level).
+pub fn plan_with_hops(request: &RequestArgs, g: &GlobalArgs, mut opts: Options) -> Result<(Plan, Vec<NextHop>), CliError> {
     let copts = live::collect_options(request)?;
     let profiles = live::profiles(g);
     // The resource layer comes from the same plugins `diagnose` uses.
@@ -44,5 +60,11 @@ pub fn plan(request: &RequestArgs, g: &GlobalArgs, mut opts: Options) -> Result<
     for u in &snap.policies.unknown {
         p.notes.push(format!("{} layer unknown: {}", u.layer.as_str(), u.reason));
     }
-    Ok(p)
+    let hops = snap
+        .hops
+        .iter()
+        .filter(|h| h.depth == 1)
+        .map(|h| NextHop { action: h.action.clone(), resource: h.resource.clone(), why: h.why.clone() })
+        .collect();
+    Ok((p, hops))
 }

@@ -10,6 +10,7 @@ pub mod explain;
 pub mod live;
 pub mod whoami;
 pub mod fix;
+pub mod fix_session;
 pub mod fix_live;
 pub mod plugin;
 pub mod replay;
