@@ -1,0 +1,199 @@
+//! The guided fix session through a real pseudo-terminal: the prompts are answered as a person
+//! would, the screen is read, and moto's state is checked afterwards. moto enforces identity
+//! policies here, so the replay at the end of the session is a real authorization decision.
+
+mod common;
+
+use std::process::Command;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use common::moto::Moto;
+use rexpect::session::PtySession;
+
+/// One moto world at a time: the tests share two cores.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+struct World {
+    moto: Moto,
+    dir: tempfile::TempDir,
+    admin: SdkConfig,
+    rt: tokio::runtime::Runtime,
+}
+
+fn allow(actions: &[&str], resource: &str) -> String {
+    serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": resource}]}).to_string()
+}
+
+fn world() -> World {
+    let moto = Moto::start();
+    moto.reset();
+    let (aid, asecret) = moto.iam_user("admin", Some(&allow(&["*"], "*")));
+    let (cid, csecret) = moto.iam_user("carol", Some(&allow(&["sts:GetCallerIdentity"], "*")));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let admin = rt.block_on(
+        aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(&moto.endpoint)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new(&aid, &asecret, None, None, "test"))
+            .load(),
+    );
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&admin).force_path_style(true).build());
+    rt.block_on(async {
+        s3.create_bucket().bucket("docs").send().await.expect("bucket");
+        s3.put_object().bucket("docs").key("a.txt").body(b"hello".to_vec().into()).send().await.expect("object");
+    });
+    moto.set_auth(true);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("credentials"),
+        format!("[operator]\naws_access_key_id = {aid}\naws_secret_access_key = {asecret}\n[carol]\naws_access_key_id = {cid}\naws_secret_access_key = {csecret}\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("config"), "[profile operator]\nregion = us-east-1\n[profile carol]\nregion = us-east-1\n").unwrap();
+    World { moto, dir, admin, rt }
+}
+
+fn fix_in_a_pty(w: &World) -> PtySession {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_denyctl"));
+    cmd.args([
+        "fix",
+        "--caller-profile",
+        "carol",
+        "--profile",
+        "operator",
+        "--action",
+        "s3:GetObject",
+        "--resource",
+        "arn:aws:s3:::docs/a.txt",
+        "--session-dir",
+    ])
+    .arg(w.dir.path().join("session"))
+    .env_clear()
+    .env("PATH", std::env::var("PATH").unwrap_or_default())
+    .env("HOME", w.dir.path())
+    .env("TERM", "xterm")
+    .env("NO_COLOR", "1")
+    .env("AWS_CONFIG_FILE", w.dir.path().join("config"))
+    .env("AWS_SHARED_CREDENTIALS_FILE", w.dir.path().join("credentials"))
+    .env("AWS_ENDPOINT_URL", &w.moto.endpoint)
+    .env("AWS_REGION", "us-east-1")
+    .env("AWS_EC2_METADATA_DISABLED", "true");
+    rexpect::session::spawn_command(cmd, Some(120_000)).expect("spawn denyctl in a pty")
+}
+
+/// IAM returns policy documents URL-encoded.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match (b[i], s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn carol_policies(w: &World) -> Vec<String> {
+    let iam = aws_sdk_iam::Client::new(&w.admin);
+    w.rt.block_on(iam.list_user_policies().user_name("carol").send()).expect("list").policy_names().to_vec()
+}
+
+#[test]
+fn guided_session_applies_the_exact_grant_and_verifies_it() {
+    let _g = one_at_a_time();
+    let w = world();
+    let mut p = fix_in_a_pty(&w);
+    p.exp_string("PLAN READY").unwrap();
+    p.exp_string("Which scope?").unwrap();
+    p.send("\r").unwrap(); // the default: exact (least privilege)
+    p.flush().unwrap();
+    p.exp_string("Apply 1 change(s) shown above?").unwrap();
+    p.send("y").unwrap();
+    p.flush().unwrap();
+    p.exp_string("replaying the request as the caller").unwrap();
+    p.exp_string("ALLOWED").unwrap();
+    p.exp_string("verified by replaying it as the caller").unwrap();
+    p.exp_string("denyctl rollback -f").unwrap();
+    p.exp_eof().unwrap();
+    // moto's state: one denyctl inline policy with exactly this grant.
+    let names = carol_policies(&w);
+    let mine: Vec<&String> = names.iter().filter(|n| n.starts_with("denyctl-")).collect();
+    assert_eq!(mine.len(), 1, "{names:?}");
+    let iam = aws_sdk_iam::Client::new(&w.admin);
+    let doc = w.rt.block_on(iam.get_user_policy().user_name("carol").policy_name(mine[0].as_str()).send()).unwrap();
+    let text = percent_decode(doc.policy_document());
+    assert!(text.contains("s3:GetObject") && text.contains("arn:aws:s3:::docs/a.txt"), "{text}");
+    assert!(!text.contains("docs/*"), "exact scope only: {text}");
+}
+
+#[test]
+fn declining_writes_nothing() {
+    let _g = one_at_a_time();
+    let w = world();
+    let before = carol_policies(&w);
+    let mut p = fix_in_a_pty(&w);
+    p.exp_string("Which scope?").unwrap();
+    p.send("\r").unwrap();
+    p.flush().unwrap();
+    p.exp_string("Apply 1 change(s) shown above?").unwrap();
+    p.send("n").unwrap();
+    p.flush().unwrap();
+    p.exp_string("not applied: declined: nothing was written").unwrap();
+    p.exp_eof().unwrap();
+    assert_eq!(carol_policies(&w), before);
+}
+
+fn fix_without_a_terminal(w: &World, extra: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_denyctl"));
+    cmd.args(["fix", "--caller-profile", "carol", "--profile", "operator", "--action", "s3:GetObject", "--resource", "arn:aws:s3:::docs/a.txt", "--session-dir"])
+        .arg(w.dir.path().join("session-batch"))
+        .args(extra)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", w.dir.path())
+        .env("NO_COLOR", "1")
+        .env("AWS_CONFIG_FILE", w.dir.path().join("config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", w.dir.path().join("credentials"))
+        .env("AWS_ENDPOINT_URL", &w.moto.endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdin(std::process::Stdio::null());
+    cmd.output().expect("run denyctl")
+}
+
+#[test]
+fn without_a_terminal_fix_never_prompts() {
+    let _g = one_at_a_time();
+    let w = world();
+    let before = carol_policies(&w);
+    // No --yes: the plan is printed, nothing is written, and it says so.
+    let out = fix_without_a_terminal(&w, &[]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stderr.contains("not a terminal and no --yes: printing the plan only"), "{stderr}");
+    assert!(stdout.contains("PLAN READY"), "{stdout}");
+    assert_eq!(carol_policies(&w), before);
+    // --yes: applied, replayed as the caller (moto enforces identity policies), summarised.
+    let out = fix_without_a_terminal(&w, &["--yes"]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("✓ s3:GetObject on arn:aws:s3:::docs/a.txt: fixed") && stdout.contains("verified by replaying it as the caller"), "{stdout}");
+    assert_eq!(carol_policies(&w).iter().filter(|n| n.starts_with("denyctl-")).count(), 1);
+    // Run again: allowed now, nothing to change.
+    let out = fix_without_a_terminal(&w, &["--yes"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("allowed (nothing to change)"), "{stdout}");
+}
