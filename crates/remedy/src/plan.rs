@@ -756,7 +756,17 @@ impl<'a> Planner<'a> {
     /// One round: propose a change for every blocking layer of `v`.
     fn round(&mut self, v: &Verdict) -> Result<bool, RemedyError> {
         let mut progressed = false;
-        let reports: Vec<LayerReport> = v.layers.iter().filter(|r| v.denied_by.contains(&r.layer)).cloned().collect();
+        let mut reports: Vec<LayerReport> = v.layers.iter().filter(|r| v.denied_by.contains(&r.layer)).cloned().collect();
+        // Within one account the identity and the resource grants are alternatives: one change is
+        // enough. A KMS key policy or a role trust policy must allow anyway, so the grant goes
+        // there alone (naming the role); for other resources the identity grant is the usual
+        // least-privilege place. Across accounts both sides must allow: both are changed.
+        let no_allow = |k: LayerKind| reports.iter().any(|r| r.layer == k && r.outcome == Outcome::NoAllow);
+        if v.decision == Decision::ImplicitDeny && !v.cross_account && no_allow(LayerKind::Identity) && no_allow(LayerKind::Resource) {
+            let resource_must_allow = self.req.service() == "kms" || self.req.action_lc.starts_with("sts:assumerole");
+            let drop = if resource_must_allow { LayerKind::Identity } else { LayerKind::Resource };
+            reports.retain(|r| r.layer != drop);
+        }
         for r in &reports {
             let p = match (v.decision, r.outcome) {
                 (Decision::ExplicitDeny, Outcome::ExplicitDeny) => self.narrow(r)?,

@@ -653,3 +653,36 @@ fn unknown_layers_are_said() {
     assert!(p.verification.depends_on_unknown);
     assert!(p.notes.iter().any(|n| n.contains("could not be read")), "{:?}", p.notes);
 }
+
+/// Same account, neither the identity policies nor the resource policy allow: one change is
+/// enough, and it goes where AWS requires it (a key policy must allow) or where identity grants
+/// belong (a bucket).
+#[test]
+fn same_account_grant_is_one_change_in_the_right_place() {
+    let key = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-56ef-78ab-90cd-1234567890ef";
+    let sc = fixture(json!({
+        "request": {"principal": "arn:aws:sts::111122223333:assumed-role/ci-deploy/GitHubActions", "action": "kms:GenerateDataKey", "resource": key},
+        "policies": {"identity": [{"name": "inline:ci-base", "document": {"Version": "2012-10-17", "Statement": [
+                        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::prod-artifacts"}]}}],
+                     "resource": {"name": "key-policy", "document": {"Version": "2012-10-17", "Statement": [
+                        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/key-admin"}, "Action": "kms:*", "Resource": "*"}]}}}
+    }));
+    assert_eq!(evaluate(&sc.request, &sc.layers).denied_by, [LayerKind::Identity, LayerKind::Resource]);
+    let p = make(&sc, &Options::default());
+    assert_eq!(p.status, Status::Ready);
+    let c = only_change(&p);
+    assert_eq!((c.layer, c.target.kind), (LayerKind::Resource, TargetKind::ResourcePolicy), "the key policy alone: {p:#?}");
+    assert_eq!(p.verification.after.decision, "allow");
+
+    let sc = fixture(json!({
+        "request": {"principal": "arn:aws:iam::111122223333:user/dev", "action": "s3:GetObject", "resource": "arn:aws:s3:::b/k"},
+        "policies": {"identity": [],
+                     "resource": {"name": "bucket", "document": {"Version": "2012-10-17", "Statement": [
+                        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:user/other"}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}]}}}
+    }));
+    assert_eq!(evaluate(&sc.request, &sc.layers).denied_by, [LayerKind::Identity, LayerKind::Resource]);
+    let p = make(&sc, &Options::default());
+    let c = only_change(&p);
+    assert_eq!(c.layer, LayerKind::Identity, "the identity grant alone: {p:#?}");
+    assert_eq!(p.verification.after.decision, "allow");
+}
