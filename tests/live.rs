@@ -533,3 +533,24 @@ fn a_full_diagnose_stays_within_four_waves() {
         .count();
     assert_eq!(identity, 1);
 }
+
+#[test]
+fn an_encoded_message_that_cannot_be_decoded_is_said_and_the_named_request_diagnosed() {
+    let (_g, lab, _rt) = lab();
+    // EC2's form, through the AWS CLI. moto answers sts:DecodeAuthorizationMessage with a 500:
+    // the note says the message could not be decoded, and the request the wrapper names is
+    // diagnosed (the SCP on the OU denies ec2:RunInstances).
+    let msg = "An error occurred (UnauthorizedOperation) when calling the RunInstances operation: You are not authorized to perform this operation. \
+               Encoded authorization failure message: 4GIOHlTkIaWHQD0Q0m6XSnuUMCm-abcdefghijklmnopqrstuvwxyz0123456789";
+    let res = format!("arn:aws:ec2:us-east-1:{}:instance/*", lab.member);
+    let r = lab.denyctl(
+        None,
+        &["diagnose", msg, "--resource", &res, "--principal", &lab.session_arn, "--profile", "operator", "--caller-profile", "caller", "--org-profile", "org", "-o", "json"],
+    );
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    let v = r.json();
+    assert_eq!(v["request"]["action"], "ec2:RunInstances");
+    assert_eq!(v["decision"], "explicit_deny");
+    let notes = v["notes"].to_string();
+    assert!(notes.contains("could not be decoded") && notes.contains("sts:DecodeAuthorizationMessage"), "{notes}");
+}

@@ -180,7 +180,32 @@ fn offline(a: &DiagnoseArgs, path: &str) -> Result<(Snapshot, Vec<String>), CliE
 
 /// Run the verb.
 pub fn run(a: &DiagnoseArgs, g: &GlobalArgs) -> CmdResult {
-    let auth_id = live::denied(&a.request)?.authorization_id;
+    let denied = live::denied(&a.request)?;
+    let auth_id = denied.authorization_id.clone();
+    // An encoded authorization failure message (EC2 and others) is decoded as the operator; what it
+    // says fills in what the flags did not. Not permitted: a note, and the request as given.
+    let mut decode_note = None;
+    let mut request_args = a.request.clone();
+    if let (Some(blob), None) = (&denied.encoded_blob, &a.snapshot) {
+        match live::decode_message(g, blob) {
+            Ok(d) => {
+                request_args.principal = request_args.principal.or(d.principal);
+                request_args.action = request_args.action.or(denied.action.clone()).or(d.action);
+                request_args.resource = request_args.resource.or(denied.resource.clone()).or(d.resource);
+                for (k, vals) in d.context {
+                    if !request_args.context.iter().any(|c| c.split_once('=').is_some_and(|(have, _)| have.eq_ignore_ascii_case(&k))) {
+                        request_args.context.extend(vals.into_iter().map(|v| format!("{k}={v}")));
+                    }
+                }
+                decode_note = Some("the encoded authorization message was decoded with sts:DecodeAuthorizationMessage".to_string());
+            }
+            Err(e) if denied.action.is_some() || a.request.action.is_some() => {
+                decode_note = Some(format!("the encoded authorization message could not be decoded ({e}); diagnosing the request as the message names it"));
+            }
+            Err(e) => return Err(CliError::Aws(format!("{e}; the message names no action: give --action and --resource"))),
+        }
+    }
+    let a = &DiagnoseArgs { request: request_args, snapshot: a.snapshot.clone() };
     let (mut snap, mut warnings, source) = match &a.snapshot {
         Some(path) => {
             let (s, w) = offline(a, path)?;
@@ -206,6 +231,7 @@ pub fn run(a: &DiagnoseArgs, g: &GlobalArgs) -> CmdResult {
             live::report_calls(g, &session.stats);
             let mut c = res.map_err(live::cli_error)?;
             c.snapshot.calls = CallSummary { count: session.stats.count(), waves: session.stats.waves() };
+            c.snapshot.notes.extend(decode_note.take());
             match record {
                 Some(Ok(rec)) => c.snapshot.authorization = Some(rec),
                 Some(Err(e)) => c.snapshot.notes.push(format!("AWS's authorization record was not used: {e}; what follows is denyctl's own evaluation")),

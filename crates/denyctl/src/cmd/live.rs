@@ -1,7 +1,7 @@
 //! What the live verbs (whoami, collect, diagnose) share: profiles, the async runtime, error
 //! mapping, reading the denied request from text, an event or flags, and the `-v` call report.
 
-use denyctl_runtime::{CallStats, CollectOptions, Profiles, Registry, RuntimeError};
+use denyctl_runtime::{CallStats, CollectOptions, Profiles, Registry, RuntimeError, Session};
 use serde_json::Value as Json;
 
 use crate::cli::{GlobalArgs, RequestArgs};
@@ -208,6 +208,23 @@ mod tests {
     }
 
     #[test]
+    fn reads_a_decoded_authorization_message() {
+        // The shape STS returns in DecodedMessage (AWS STS API reference, DecodeAuthorizationMessage).
+        let text = r#"{"allowed":false,"explicitDeny":false,"matchedStatements":{"items":[]},"failures":{"items":[]},
+            "context":{"principal":{"id":"AROA123:dev","arn":"arn:aws:sts::123456789012:assumed-role/dev/alice"},
+            "action":"ec2:RunInstances","resource":"arn:aws:ec2:us-east-1:123456789012:instance/*",
+            "conditions":{"items":[{"key":"ec2:InstanceType","values":{"items":[{"value":"p5.48xlarge"}]}},
+                                   {"key":"aws:RequestTag/team","values":{"items":[{"value":"a"},{"value":"b"}]}}]}}}"#;
+        let d = read_decoded(text).unwrap();
+        assert_eq!(d.principal.as_deref(), Some("arn:aws:sts::123456789012:assumed-role/dev/alice"));
+        assert_eq!(d.action.as_deref(), Some("ec2:RunInstances"));
+        assert_eq!(d.resource.as_deref(), Some("arn:aws:ec2:us-east-1:123456789012:instance/*"));
+        assert_eq!(d.context, vec![("ec2:InstanceType".into(), vec!["p5.48xlarge".into()]), ("aws:RequestTag/team".into(), vec!["a".into(), "b".into()])]);
+        assert!(read_decoded("not json").is_err());
+        assert!(read_decoded("{}").is_err());
+    }
+
+    #[test]
     fn reads_cloudtrail_events() {
         let v = serde_json::json!({"eventVersion": "1.08", "eventSource": "ec2.amazonaws.com", "eventName": "RunInstances",
             "errorCode": "Client.UnauthorizedOperation", "errorMessage": "You are not authorized to perform this operation.",
@@ -216,4 +233,54 @@ mod tests {
         assert_eq!(d.action.as_deref(), Some("ec2:RunInstances"));
         assert_eq!(d.principal.as_deref(), Some("arn:aws:sts::123456789012:assumed-role/r/s"));
     }
+}
+
+/// What an encoded authorization failure message says, once decoded by STS.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Decoded {
+    /// The principal's ARN.
+    pub principal: Option<String>,
+    /// The action.
+    pub action: Option<String>,
+    /// The resource.
+    pub resource: Option<String>,
+    /// The request's condition keys and values.
+    pub context: Vec<(String, Vec<String>)>,
+}
+
+/// Read the JSON STS returns in `DecodedMessage` (pure).
+pub fn read_decoded(text: &str) -> Result<Decoded, String> {
+    let v: Json = serde_json::from_str(text).map_err(|e| format!("the decoded message is not JSON: {e}"))?;
+    let ctx = v.get("context").ok_or("the decoded message has no context")?;
+    let s = |p: &str| ctx.pointer(p).and_then(Json::as_str).map(str::to_string);
+    let mut context = Vec::new();
+    for item in ctx.pointer("/conditions/items").and_then(Json::as_array).into_iter().flatten() {
+        let Some(key) = item.get("key").and_then(Json::as_str) else { continue };
+        let values: Vec<String> = item
+            .pointer("/values/items")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x.get("value").and_then(Json::as_str).map(str::to_string))
+            .collect();
+        if !values.is_empty() {
+            context.push((key.to_string(), values));
+        }
+    }
+    Ok(Decoded { principal: s("/principal/arn"), action: s("/action"), resource: s("/resource"), context })
+}
+
+/// Decode with sts:DecodeAuthorizationMessage, as the operator.
+pub fn decode_message(g: &GlobalArgs, blob: &str) -> Result<Decoded, String> {
+    let profiles = profiles(g);
+    let out = block_on(async {
+        let session = Session::new(&profiles).await;
+        session.operator.sts.decode_authorization_message().encoded_message(blob).send().await
+    })
+    .map_err(|e| e.to_string())?;
+    let out = out.map_err(|e| {
+        let status = e.raw_response().map(|r| r.status().as_u16()).unwrap_or(0);
+        format!("sts:DecodeAuthorizationMessage failed (HTTP {status}; it needs sts:DecodeAuthorizationMessage): {}", aws_sdk_sts::error::DisplayErrorContext(&e).to_string().replace('\n', " "))
+    })?;
+    read_decoded(out.decoded_message().unwrap_or_default())
 }
