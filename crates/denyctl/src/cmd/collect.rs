@@ -14,10 +14,12 @@ pub fn run(a: &RequestArgs, g: &GlobalArgs) -> CmdResult {
     let opts = live::collect_options(a)?;
     let profiles = live::profiles(g);
     let plugins = live::plugins(g);
+    let progress = live::Progress::start(g, "reading every policy layer");
     let (res, session) = live::block_on(async {
         let session = Session::new(&profiles).await;
         (collect(&session, &plugins, &opts).await, session)
     })?;
+    drop(progress);
     live::report_calls(g, &session.stats);
     let mut c = res.map_err(live::cli_error)?;
     c.snapshot.calls.count = session.stats.count();

@@ -215,6 +215,7 @@ pub fn run(a: &DiagnoseArgs, g: &GlobalArgs) -> CmdResult {
             let opts = live::collect_options(&a.request)?;
             let profiles = live::profiles(g);
             let plugins = live::plugins(g);
+            let progress = live::Progress::start(g, "reading who is calling and every policy layer (identity, boundary, organization, resource)");
             let (res, record, session) = live::block_on(async {
                 let session = Session::new(&profiles).await;
                 // AWS's record (when the message carries an authorization ID) is read beside the
@@ -228,6 +229,7 @@ pub fn run(a: &DiagnoseArgs, g: &GlobalArgs) -> CmdResult {
                 let (res, record) = tokio::join!(collect(&session, &plugins, &opts), record);
                 (res, record, session)
             })?;
+            drop(progress);
             live::report_calls(g, &session.stats);
             let mut c = res.map_err(live::cli_error)?;
             c.snapshot.calls = CallSummary { count: session.stats.count(), waves: session.stats.waves() };

@@ -33,6 +33,7 @@ pub fn plan_with_hops(request: &RequestArgs, g: &GlobalArgs, mut opts: Options) 
     let profiles = live::profiles(g);
     // The resource layer comes from the same plugins `diagnose` uses.
     let plugins = live::plugins(g);
+    let progress = live::Progress::start(g, "reading every policy layer to plan the fix");
     let (res, session) = live::block_on(async {
         let session = Session::new(&profiles).await;
         let res = match collect(&session, &plugins, &copts).await {
@@ -47,6 +48,7 @@ pub fn plan_with_hops(request: &RequestArgs, g: &GlobalArgs, mut opts: Options) 
         };
         (res, session)
     })?;
+    drop(progress);
     live::report_calls(g, &session.stats);
     let (snap, (versions, policy_versions)) = res?;
     if let Some(m) = snap.caller.as_ref().and_then(|c| super::diagnose::principal_mismatch(&snap.request.principal, c)) {

@@ -28,6 +28,32 @@ pub fn plugins(g: &GlobalArgs) -> Registry {
     r
 }
 
+/// A spinner on stderr while AWS is read: only on a terminal, never with `-q` or on a pipe.
+pub struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    /// Start showing `what` (e.g. "reading every policy layer").
+    pub fn start(g: &GlobalArgs, what: &str) -> Progress {
+        use std::io::IsTerminal;
+        if g.quiet || !std::io::stderr().is_terminal() {
+            return Progress(None);
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()));
+        bar.set_message(what.to_string());
+        bar.enable_steady_tick(std::time::Duration::from_millis(100));
+        Progress(Some(bar))
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(b) = &self.0 {
+            b.finish_and_clear();
+        }
+    }
+}
+
 /// Run a future to completion on a small runtime (I/O bound: one thread is enough).
 pub fn block_on<F: std::future::Future>(f: F) -> Result<F::Output, CliError> {
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -12,10 +12,12 @@ use crate::output;
 /// Run the verb.
 pub fn run(g: &GlobalArgs) -> CmdResult {
     let profiles = live::profiles(g);
+    let progress = live::Progress::start(g, "asking STS and IAM who is calling");
     let (res, session) = live::block_on(async {
         let session = Session::new(&profiles).await;
         (whoami(&session).await, session)
     })?;
+    drop(progress);
     live::report_calls(g, &session.stats);
     let id = res.map_err(live::cli_error)?;
     output::emit(g.output, &id, |w| table(w, &id))?;
