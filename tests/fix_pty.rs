@@ -86,25 +86,6 @@ fn fix_in_a_pty(w: &World) -> PtySession {
     rexpect::session::spawn_command(cmd, Some(120_000)).expect("spawn denyctl in a pty")
 }
 
-/// IAM returns policy documents URL-encoded.
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match (b[i], s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(v)) => {
-                out.push(v);
-                i += 3;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
 
 fn carol_policies(w: &World) -> Vec<String> {
     let iam = aws_sdk_iam::Client::new(&w.admin);
@@ -134,7 +115,7 @@ fn guided_session_applies_the_exact_grant_and_verifies_it() {
     assert_eq!(mine.len(), 1, "{names:?}");
     let iam = aws_sdk_iam::Client::new(&w.admin);
     let doc = w.rt.block_on(iam.get_user_policy().user_name("carol").policy_name(mine[0].as_str()).send()).unwrap();
-    let text = percent_decode(doc.policy_document());
+    let text = common::iam_document(doc.policy_document());
     assert!(text.contains("s3:GetObject") && text.contains("arn:aws:s3:::docs/a.txt"), "{text}");
     assert!(!text.contains("docs/*"), "exact scope only: {text}");
 }

@@ -59,28 +59,7 @@ fn allow(actions: &[&str], resource: Json) -> String {
     json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": resource}]}).to_string()
 }
 
-/// IAM returns a policy document URL-encoded: decode it to the text that was put.
-fn decode(s: &str) -> String {
-    if serde_json::from_str::<Json>(s).is_ok() {
-        return s.to_string();
-    }
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match (b[i], s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(v)) => {
-                out.push(v);
-                i += 3;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).unwrap()
-}
+use common::iam_document as decode;
 
 impl World {
     fn new(callers: &[(&str, String)]) -> (std::sync::MutexGuard<'static, ()>, World) {

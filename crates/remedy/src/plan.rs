@@ -390,18 +390,7 @@ impl<'a> Planner<'a> {
                 what_to_do: "shorten the boundary (merge statements with the same Effect and Resource) or use another boundary policy".into(),
             });
         }
-        let (role, user, _, _) = self.entity().unwrap_or((None, None, 0, ""));
-        let target = Target {
-            kind: TargetKind::Boundary,
-            policy_name: name.clone(),
-            policy_arn: name.starts_with("arn:").then(|| name.clone()),
-            role_name: role,
-            user_name: user,
-            resource_arn: None,
-            service: None,
-            org_target: None,
-            create: false,
-        };
+        let target = self.boundary_target(&name);
         let versions = limits::version_plan(self.opts.policy_versions.get(&name).map(Vec::as_slice));
         let summary = format!("allow {} on {} in permissions boundary {name}", grant.action, grant.resource);
         let mut notes = grant.notes.clone();
@@ -674,19 +663,8 @@ impl<'a> Planner<'a> {
                     }
                 }
                 LayerKind::PermissionsBoundary => {
-                    let (role, user, _, _) = self.entity().unwrap_or((None, None, 0, ""));
                     let sz = limits::policy_size(&doc);
-                    let t = Target {
-                        kind: TargetKind::Boundary,
-                        policy_name: name.clone(),
-                        policy_arn: name.starts_with("arn:").then(|| name.clone()),
-                        role_name: role,
-                        user_name: user,
-                        resource_arn: None,
-                        service: None,
-                        org_target: None,
-                        create: false,
-                    };
+                    let t = self.boundary_target(&name);
                     let v = limits::version_plan(self.opts.policy_versions.get(&name).map(Vec::as_slice));
                     (t, true, None, Some(v), Some(SizeCheck { quota: "managed policy (permissions boundary)".into(), size: sz, limit: limits::MANAGED }), Some(BlastRadius::Text("unknown".into())))
                 }
@@ -751,6 +729,22 @@ impl<'a> Planner<'a> {
             })?;
         }
         Ok(progressed)
+    }
+
+    /// The caller's permissions boundary (a managed policy) as a change target.
+    fn boundary_target(&self, name: &str) -> Target {
+        let (role, user, _, _) = self.entity().unwrap_or((None, None, 0, ""));
+        Target {
+            kind: TargetKind::Boundary,
+            policy_name: name.to_string(),
+            policy_arn: name.starts_with("arn:").then(|| name.to_string()),
+            role_name: role,
+            user_name: user,
+            resource_arn: None,
+            service: None,
+            org_target: None,
+            create: false,
+        }
     }
 
     /// One round: propose a change for every blocking layer of `v`.
