@@ -28,9 +28,15 @@ fn man_page_is_roff_with_every_verb() {
 
 #[test]
 fn every_verb_has_help_with_an_example() {
-    for verb in ["simulate", "explain", "completion", "man"] {
-        let help = run(&[verb, "--help"]);
-        assert!(help.contains("Example"), "{verb} --help has no example:\n{help}");
+    let verbs: &[&[&str]] = &[
+        &["simulate"], &["explain"], &["completion"], &["man"], &["whoami"], &["collect"], &["diagnose"], &["fix"],
+        &["apply"], &["rollback"], &["replay"], &["demo"], &["plugin", "list"],
+    ];
+    for verb in verbs {
+        let mut args = verb.to_vec();
+        args.push("--help");
+        let help = run(&args);
+        assert!(help.contains("Example"), "{verb:?} --help has no example:\n{help}");
     }
 }
 
