@@ -157,6 +157,107 @@ pub fn narrow_deny(doc: &mut Json, index: usize, principal_arn: &str) -> Result<
     Ok(Json::Object(obj.clone()))
 }
 
+/// Make a narrowed Deny's exception exact: for a Deny on `Resource: "*"`, append a twin of the
+/// original statement that still denies the caller every other resource (`NotResource` the one
+/// resource, `ArnEquals aws:PrincipalArn` the caller). With the narrowed statement (which keeps
+/// denying everyone else), only this principal on this resource is let through.
+///
+/// `original` is the statement before narrowing. Returns the twin, or `None` when the statement
+/// cannot be made exact this way (a resource list or `NotResource`, or an existing positive
+/// condition on `aws:PrincipalArn`, whose values an added one would widen).
+pub fn exact_exception(doc: &mut Json, original: &Json, principal_arn: &str, resource: &str, sid: &str) -> Result<Option<Json>, String> {
+    exact_exception_for(doc, original, principal_arn, resource, None, sid).map(|v| v.into_iter().next())
+}
+
+/// [`exact_exception`], and when `action` is given and the Deny's Action is `*` or `SERVICE:*`,
+/// a second twin that keeps denying the caller every other action on the resource
+/// (`Resource` the resource, `NotAction` the action): then only this principal, this action and
+/// this resource are let through. Returns the twins added.
+pub fn exact_exception_for(
+    doc: &mut Json,
+    original: &Json,
+    principal_arn: &str,
+    resource: &str,
+    action: Option<&str>,
+    sid: &str,
+) -> Result<Vec<Json>, String> {
+    let Some(first) = resource_twin(doc, original, principal_arn, resource, sid)? else { return Ok(Vec::new()) };
+    let mut out = vec![first];
+    let Json::Object(o) = original else { return Ok(out) };
+    let Some(action) = action else { return Ok(out) };
+    let service = action.split(':').next().unwrap_or_default().to_ascii_lowercase();
+    let whole = match key_of(o, "Action").and_then(|k| o.get(&k)) {
+        Some(Json::String(a)) => a == "*" || a.eq_ignore_ascii_case(&format!("{service}:*")),
+        Some(Json::Array(v)) if v.len() == 1 => v[0].as_str().is_some_and(|a| a == "*" || a.eq_ignore_ascii_case(&format!("{service}:*"))),
+        _ => false,
+    };
+    if !whole || key_of(o, "NotAction").is_some() {
+        return Ok(out);
+    }
+    let mut twin = out[0].as_object().cloned().unwrap_or_default();
+    twin.insert("Sid".into(), Json::String(format!("{sid}Action")));
+    if let Some(k) = key_of(&twin, "NotResource") {
+        twin.remove(&k);
+    }
+    if let Some(k) = key_of(&twin, "Action") {
+        twin.remove(&k);
+    }
+    // Keep the element order readable: Sid, Effect, [Principal], NotAction, Resource, Condition.
+    let mut ordered = Map::new();
+    for (k, v) in twin {
+        if k.eq_ignore_ascii_case("Condition") {
+            ordered.insert("NotAction".into(), Json::Array(vec![Json::String(action.to_string())]));
+            ordered.insert("Resource".into(), Json::Array(vec![Json::String(resource.to_string())]));
+        }
+        ordered.insert(k, v);
+    }
+    let twin = Json::Object(ordered);
+    statements_mut(doc)?.push(twin.clone());
+    out.push(twin);
+    Ok(out)
+}
+
+fn resource_twin(doc: &mut Json, original: &Json, principal_arn: &str, resource: &str, sid: &str) -> Result<Option<Json>, String> {
+    let Json::Object(o) = original else { return Ok(None) };
+    let star = match key_of(o, "Resource").and_then(|k| o.get(&k)) {
+        Some(Json::String(r)) => r == "*",
+        Some(Json::Array(a)) => a.len() == 1 && a[0] == "*",
+        _ => false,
+    };
+    if !star || key_of(o, "NotResource").is_some() || resource == "*" {
+        return Ok(None);
+    }
+    let mut twin = o.clone();
+    if let Some(ck) = key_of(&twin, "Condition") {
+        if let Some(Json::Object(block)) = twin.get(&ck) {
+            let positive = block.iter().any(|(op, keys)| {
+                (op.eq_ignore_ascii_case("ArnEquals") || op.eq_ignore_ascii_case("ArnLike"))
+                    && keys.as_object().is_some_and(|k| k.keys().any(|k| k.eq_ignore_ascii_case(EXCEPTION_KEY)))
+            });
+            if positive {
+                return Ok(None);
+            }
+        }
+    }
+    if let Some(k) = key_of(&twin, "Resource") {
+        twin.remove(&k);
+    }
+    twin.insert("NotResource".into(), Json::Array(vec![Json::String(resource.to_string())]));
+    if let Some(k) = key_of(&twin, "Sid") {
+        twin.remove(&k);
+    }
+    let mut ordered = Map::new();
+    ordered.insert("Sid".into(), Json::String(sid.to_string()));
+    ordered.extend(twin);
+    let ck = key_of(&ordered, "Condition").unwrap_or_else(|| "Condition".to_string());
+    let block = ordered.entry(ck).or_insert_with(|| Json::Object(Map::new()));
+    let Json::Object(block) = block else { return Err("Condition is not an object".into()) };
+    block.insert("ArnEquals".into(), serde_json::json!({ EXCEPTION_KEY: principal_arn }));
+    let twin = Json::Object(ordered);
+    statements_mut(doc)?.push(twin.clone());
+    Ok(Some(twin))
+}
+
 /// Why a Deny statement looks like a deliberate guardrail (MFA, network origin, organization
 /// perimeter, tags, TLS, regions), or `None`.
 pub fn guardrail(s: &Statement) -> Option<String> {
@@ -252,5 +353,14 @@ mod tests {
         assert_eq!(s["Condition"]["ArnEquals"], json!({"aws:PrincipalArn": "arn:aws:iam::111122223333:role/x"}));
         assert_eq!(s["Condition"]["ArnNotEquals"], json!({"aws:PrincipalArn": arn}));
         assert!(narrow_deny(&mut d, 5, arn).is_err());
+    }
+}
+
+/// The statement at an index of a document (`Statement` as a list or a single object).
+pub fn statement_at(doc: &Json, index: usize) -> Option<&Json> {
+    match doc.get("Statement")? {
+        Json::Array(items) => items.get(index),
+        single @ Json::Object(_) if index == 0 => Some(single),
+        _ => None,
     }
 }

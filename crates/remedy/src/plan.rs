@@ -591,14 +591,24 @@ impl<'a> Planner<'a> {
                     self.req.entity_arn
                 ));
             }
-            if report.layer == LayerKind::Identity && is_inline(&name) {
+            let mut doc = np.policy.raw.clone();
+            let original = edit::statement_at(&doc, sref.index).cloned();
+            let stmt = edit::narrow_deny(&mut doc, sref.index, &self.req.entity_arn).map_err(|m| RemedyError::Edit { target: name.clone(), message: m })?;
+            // On a Deny over every resource, the exception is made exact with a twin statement
+            // that keeps denying the caller everything but this one resource.
+            let twin_sid = format!("{}ExceptOnlyThis", sref.sid.as_deref().filter(|s| !s.is_empty()).unwrap_or("Deny"));
+            let twins = match &original {
+                Some(o) => edit::exact_exception_for(&mut doc, o, &self.req.entity_arn, &self.req.resource, Some(&self.req.action), &twin_sid)
+                    .map_err(|m| RemedyError::Edit { target: name.clone(), message: m })?,
+                None => Vec::new(),
+            };
+            let twin = (!twins.is_empty()).then_some(());
+            if report.layer == LayerKind::Identity && is_inline(&name) && twins.len() < 2 {
                 guard.push(
-                    "this Deny is in an inline policy of the caller itself: an exception for the caller switches it off for every action and resource it covers"
+                    "this Deny is in an inline policy of the caller itself: an exception for the caller switches it off for more than this request"
                         .into(),
                 );
             }
-            let mut doc = np.policy.raw.clone();
-            let stmt = edit::narrow_deny(&mut doc, sref.index, &self.req.entity_arn).map_err(|m| RemedyError::Edit { target: name.clone(), message: m })?;
             let sid = sref.sid.as_deref().map(|s| format!(" (Sid {s})")).unwrap_or_default();
             let summary = format!(
                 "narrow Deny statement {}{sid} of {name}: add {} {{\"{}\": \"{}\"}} so it no longer applies to the caller (the Deny stays for everyone else)",
@@ -607,7 +617,17 @@ impl<'a> Planner<'a> {
                 edit::EXCEPTION_KEY,
                 self.req.entity_arn
             );
-            let mut notes = vec!["the exception is per principal: every other request of the caller that this Deny blocked is also let through; the no-new-access check lists them".to_string()];
+            let mut notes = vec![match &twin {
+                Some(_) if twins.len() > 1 => format!(
+                    "the exception is exact: twin statements ({twin_sid}, {twin_sid}Action) keep denying the caller everything this Deny covered except {} on {}",
+                    self.req.action, self.req.resource
+                ),
+                Some(_) => format!(
+                    "the exception is exact for the resource: a twin statement ({twin_sid}) keeps denying the caller everything this Deny covered except {}",
+                    self.req.resource
+                ),
+                None => "the exception is per principal: every other request of the caller that this Deny blocked is also let through; the no-new-access check lists them".to_string(),
+            }];
             let (target, applicable, handoff, versions, size, blast): NarrowTarget = match report.layer {
                 LayerKind::Identity => {
                     let (role, user, limit, quota) = self.entity()?;
@@ -714,6 +734,7 @@ impl<'a> Planner<'a> {
                 human.push("an organization policy is a guardrail set by the organization's administrators".into());
             }
             progressed |= self.record(slot, report.layer, EditKind::NarrowDeny, target, summary, stmt, doc, applicable, |d| {
+                d.statements.extend(twins);
                 d.needs_human.extend(human);
                 d.notes.extend(notes);
                 if d.versions.is_none() {

@@ -303,11 +303,22 @@ fn boundary_deny_is_narrowed_and_the_missing_allow_added_in_one_change() {
     let c = only_change(&p);
     assert_eq!(c.target.kind, TargetKind::Boundary);
     let after = statements(&c.after);
-    assert_eq!(after.len(), 2);
+    assert_eq!(after.len(), 4);
     assert_eq!(after[0]["Effect"], "Deny");
     assert_eq!(after[0]["Action"], "ec2:*");
     assert_eq!(after[0]["Condition"], json!({"ArnNotEquals": {"aws:PrincipalArn": "arn:aws:iam::444455556666:user/ExampleUser"}}));
-    assert_eq!(after[1]["Action"], "ec2:RunInstances");
+    // The exact exception: the caller is still denied every other resource the Deny covered.
+    assert_eq!(after[1]["Effect"], "Deny");
+    assert_eq!(after[1]["Action"], "ec2:*");
+    assert!(after[1].get("Resource").is_none());
+    assert_eq!(after[1]["NotResource"], json!([sc.request.resource]));
+    assert_eq!(after[1]["Condition"]["ArnEquals"], json!({"aws:PrincipalArn": "arn:aws:iam::444455556666:user/ExampleUser"}));
+    // ... and every other ec2 action on this resource.
+    assert_eq!(after[2]["Effect"], "Deny");
+    assert_eq!(after[2]["NotAction"], json!([sc.request.action]));
+    assert_eq!(after[2]["Resource"], json!([sc.request.resource]));
+    assert_eq!(after[2]["Condition"]["ArnEquals"], json!({"aws:PrincipalArn": "arn:aws:iam::444455556666:user/ExampleUser"}));
+    assert_eq!(after[3]["Action"], "ec2:RunInstances");
     assert_eq!(p.verification.after.decision, "allow");
     assert_eq!(c.blast_radius, Some(denyctl_remedy::BlastRadius::Text("unknown".into())));
 }
@@ -472,8 +483,7 @@ fn session_policy_means_reissuing_the_session() {
     let p = make(&sc, &Options { accept_widening: true, ..Options::default() });
     let c = only_change(&p);
     let after = statements(&c.after);
-    assert_eq!(after.len(), 2);
-    assert_eq!(after[1]["Effect"], "Deny");
+    assert_eq!(after.iter().filter(|s| s["Effect"] == "Deny").count(), 2, "the narrowed Deny and its exact twin: {after:?}");
 }
 
 #[test]
@@ -638,8 +648,15 @@ fn whole_corpus_holds_the_invariants() {
                     }
                 }
             }
-            let denies = |d: Option<&Value>| d.map(|d| statements(d).iter().filter(|s| s["Effect"] == "Deny").count()).unwrap_or(0);
-            assert_eq!(denies(c.before.as_ref()), denies(Some(&c.after)), "{}: a Deny was removed", f.display());
+            // No Deny is ever removed: every Deny of before is still there (its Condition may have
+            // gained an exception), and an exact exception may add a twin Deny.
+            let denies = |d: Option<&Value>| d.map(|d| statements(d).into_iter().filter(|s| s["Effect"] == "Deny").collect::<Vec<_>>()).unwrap_or_default();
+            let (before, after) = (denies(c.before.as_ref()), denies(Some(&c.after)));
+            assert!(after.len() >= before.len(), "{}: a Deny was removed", f.display());
+            for b in &before {
+                let same = |a: &Value| a["Action"] == b["Action"] && a["NotAction"] == b["NotAction"] && a["Resource"] == b["Resource"] && a["Principal"] == b["Principal"];
+                assert!(after.iter().any(same), "{}: Deny {b} was removed", f.display());
+            }
         }
     }
     assert!(planned > 60, "{planned}");
@@ -685,4 +702,34 @@ fn same_account_grant_is_one_change_in_the_right_place() {
     let c = only_change(&p);
     assert_eq!(c.layer, LayerKind::Identity, "the identity grant alone: {p:#?}");
     assert_eq!(p.verification.after.decision, "allow");
+}
+
+/// A Deny over every action of a service and every resource is narrowed to exactly this
+/// principal, this action and this resource: two twin statements keep denying the rest.
+#[test]
+fn a_broad_deny_gets_an_exact_exception() {
+    let sc = fixture(json!({
+        "request": {"principal": "arn:aws:iam::111122223333:user/ops", "action": "s3:GetObject", "resource": "arn:aws:s3:::audit/2026/report.pdf"},
+        "policies": {"identity": [{"name": "arn:aws:iam::111122223333:policy/storage", "document": {"Version": "2012-10-17", "Statement": [
+            {"Sid": "All", "Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+            {"Sid": "NoS3", "Effect": "Deny", "Action": "s3:*", "Resource": "*"}]}}]}
+    }));
+    let p = make(&sc, &Options::default());
+    assert_eq!(p.status, Status::Ready, "exact: nothing else is newly allowed: {:?}", p.no_new_access.newly_allowed);
+    assert!(p.no_new_access.newly_allowed.is_empty());
+    let c = only_change(&p);
+    assert_eq!(c.edit, EditKind::NarrowDeny);
+    let after = statements(&c.after);
+    assert_eq!(after.iter().filter(|s| s["Effect"] == "Deny").count(), 3, "{after:#?}");
+    let mut layers = sc.layers.clone();
+    layers.identity = vec![named("arn:aws:iam::111122223333:policy/storage", &c.after)];
+    let decide = |principal: &str, action: &str, resource: &str| {
+        let r = Request::new(principal, action, resource, None, Default::default()).unwrap();
+        evaluate(&r, &layers).decision
+    };
+    let ops = "arn:aws:iam::111122223333:user/ops";
+    assert_eq!(decide(ops, "s3:GetObject", "arn:aws:s3:::audit/2026/report.pdf"), Decision::Allow);
+    assert_eq!(decide(ops, "s3:DeleteObject", "arn:aws:s3:::audit/2026/report.pdf"), Decision::ExplicitDeny);
+    assert_eq!(decide(ops, "s3:GetObject", "arn:aws:s3:::audit/2026/other.pdf"), Decision::ExplicitDeny);
+    assert_eq!(decide("arn:aws:iam::111122223333:user/someone", "s3:GetObject", "arn:aws:s3:::audit/2026/report.pdf"), Decision::ExplicitDeny);
 }
