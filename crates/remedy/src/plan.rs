@@ -68,6 +68,21 @@ struct Planner<'a> {
     notes: Vec<String>,
 }
 
+/// A VPC endpoint policy (owned by the network administrator) as a change target.
+fn vpce_target(name: &str) -> Target {
+    Target {
+        kind: TargetKind::VpcEndpointPolicy,
+        policy_name: name.to_string(),
+        policy_arn: None,
+        role_name: None,
+        user_name: None,
+        resource_arn: None,
+        service: Some("ec2".into()),
+        org_target: None,
+        create: false,
+    }
+}
+
 /// FNV-1a, 32 bits: a stable short name for denyctl's own policy per principal.
 fn short_hash(s: &str) -> String {
     let mut h: u32 = 0x811c_9dc5;
@@ -548,17 +563,7 @@ impl<'a> Planner<'a> {
         let mut doc = p.policy.raw.clone();
         let stmt = self.allow_statement(&doc, Json::String(grant.action.clone()), Some(&grant.resource), true);
         edit::add_statement(&mut doc, stmt.clone()).map_err(|m| RemedyError::Edit { target: name.clone(), message: m })?;
-        let target = Target {
-            kind: TargetKind::VpcEndpointPolicy,
-            policy_name: name.clone(),
-            policy_arn: None,
-            role_name: None,
-            user_name: None,
-            resource_arn: None,
-            service: Some("ec2".into()),
-            org_target: None,
-            create: false,
-        };
+        let target = vpce_target(&name);
         let summary = format!("allow {} to {} on {} in VPC endpoint policy {name}", self.req.entity_arn, grant.action, grant.resource);
         self.record(Slot::Vpce, LayerKind::VpcEndpoint, EditKind::AddAllow, target, summary, stmt, doc, false, |d| {
             d.handoff_to = Some("the network administrator who owns the VPC endpoint");
@@ -708,17 +713,7 @@ impl<'a> Planner<'a> {
                 }
                 LayerKind::Session => (self.session_target(&name), false, Some("whoever creates the caller's session (the CI job, SSO or script that calls AssumeRole)"), None, None, None),
                 LayerKind::VpcEndpoint => {
-                    let t = Target {
-                        kind: TargetKind::VpcEndpointPolicy,
-                        policy_name: name.clone(),
-                        policy_arn: None,
-                        role_name: None,
-                        user_name: None,
-                        resource_arn: None,
-                        service: Some("ec2".into()),
-                        org_target: None,
-                        create: false,
-                    };
+                    let t = vpce_target(&name);
                     (t, false, Some("the network administrator who owns the VPC endpoint"), None, None, None)
                 }
                 LayerKind::Scp | LayerKind::Rcp => {

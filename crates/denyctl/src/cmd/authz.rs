@@ -15,6 +15,23 @@ pub async fn fetch(session: &denyctl_runtime::Session, id: &str) -> Result<Authz
     denyctl_authz::fetch(&client, id).await
 }
 
+/// Collect every layer and, when the denial carries an authorization ID, read AWS's record
+/// beside them in the same wave (`diagnose` and `fix` both).
+pub async fn collect_with_record(
+    session: &denyctl_runtime::Session,
+    plugins: &denyctl_runtime::Registry,
+    opts: &denyctl_runtime::CollectOptions,
+    auth_id: Option<&str>,
+) -> (Result<denyctl_runtime::Collected, denyctl_runtime::RuntimeError>, Option<Result<AuthzRecord, AuthzError>>) {
+    let record = async {
+        match auth_id {
+            Some(id) => Some(fetch(session, id).await),
+            None => None,
+        }
+    };
+    tokio::join!(denyctl_runtime::collect(session, plugins, opts), record)
+}
+
 /// Fill the request's context with what AWS recorded, for keys the request does not carry yet
 /// (the user's `--context` and the collected keys win). Returns the keys added.
 pub fn fill_context(req: &mut SnapshotRequest, rec: &AuthzRecord) -> Vec<String> {

@@ -3,7 +3,7 @@
 use denyctl_eval::{evaluate, Decision, Verdict};
 use denyctl_policy::{Principal, PrincipalKind};
 use denyctl_runtime::snapshot::{CallSummary, SnapshotRequest};
-use denyctl_runtime::{collect, Identity, Session, Snapshot, SnapshotHop};
+use denyctl_runtime::{Identity, Session, Snapshot, SnapshotHop};
 use serde::Serialize;
 use serde_json::Value as Json;
 
@@ -218,15 +218,7 @@ pub fn run(a: &DiagnoseArgs, g: &GlobalArgs) -> CmdResult {
             let progress = live::Progress::start(g, "reading who is calling and every policy layer (identity, boundary, organization, resource)");
             let (res, record, session) = live::block_on(async {
                 let session = Session::new(&profiles).await;
-                // AWS's record (when the message carries an authorization ID) is read beside the
-                // layers, in the same wave.
-                let record = async {
-                    match &auth_id {
-                        Some(id) => Some(super::authz::fetch(&session, id).await),
-                        None => None,
-                    }
-                };
-                let (res, record) = tokio::join!(collect(&session, &plugins, &opts), record);
+                let (res, record) = super::authz::collect_with_record(&session, &plugins, &opts, auth_id.as_deref()).await;
                 (res, record, session)
             })?;
             drop(progress);

@@ -5,7 +5,7 @@
 use denyctl_eval::evaluate;
 use denyctl_remedy::{plan as make_plan, Options, Plan};
 use denyctl_runtime::apply::plan_inputs;
-use denyctl_runtime::{collect, Session};
+use denyctl_runtime::Session;
 
 use crate::cli::{GlobalArgs, RequestArgs};
 use crate::cmd::live;
@@ -37,15 +37,8 @@ pub fn plan_with_hops(request: &RequestArgs, g: &GlobalArgs, mut opts: Options) 
     let progress = live::Progress::start(g, "reading every policy layer to plan the fix");
     let (res, record, session) = live::block_on(async {
         let session = Session::new(&profiles).await;
-        // AWS's own record of the denial (when the message carries an authorization ID), read
-        // beside the layers: the plan follows it.
-        let record = async {
-            match &auth_id {
-                Some(id) => Some(super::authz::fetch(&session, id).await),
-                None => None,
-            }
-        };
-        let (collected, record) = tokio::join!(collect(&session, &plugins, &copts), record);
+        // AWS's own record of the denial, when there is one: the plan follows it.
+        let (collected, record) = super::authz::collect_with_record(&session, &plugins, &copts, auth_id.as_deref()).await;
         let res = match collected {
             Ok(c) => {
                 let mut snap = c.snapshot;
