@@ -69,13 +69,13 @@ pub enum Command {
     #[command(after_help = "Examples:\n  denyctl diagnose 'User: arn:aws:sts::111122223333:assumed-role/ci/run is not authorized to perform: s3:PutObject on resource: arn:aws:s3:::b/k'\n  denyctl diagnose --action iam:ListUsers --resource '*'\n  denyctl diagnose --snapshot snapshot.json -o json\n\nExit codes: 0 allowed now, 1 denied (diagnosed), 2 usage or input error, 3 AWS or network error.")]
     Diagnose(DiagnoseArgs),
     /// Propose the least-privilege fix for a denied request, checked for new access: live (a denial, --event or --action/--resource) or offline (--scenario FILE).
-    #[command(after_help = "Examples:\n  denyctl fix --dry-run 'User: arn:aws:iam::111122223333:user/bob is not authorized to perform: s3:GetObject on resource: \"arn:aws:s3:::b/k\"'\n  denyctl fix --dry-run --action iam:GetUser --resource arn:aws:iam::111122223333:user/bob -o json > plan.json\n  denyctl fix --dry-run --scenario tests/scenarios/shared/01-s3-put-no-identity-allow.json\n  denyctl fix --dry-run --scenario case.json -o diff\n  denyctl fix --dry-run --scenario case.json --scope bucket --accept-widening")]
+    #[command(after_help = "Examples:\n  denyctl fix --dry-run 'User: arn:aws:iam::111122223333:user/bob is not authorized to perform: s3:GetObject on resource: \"arn:aws:s3:::b/k\"'\n  denyctl fix --dry-run --action iam:GetUser --resource arn:aws:iam::111122223333:user/bob -o json > plan.json\n  denyctl fix --dry-run --scenario tests/scenarios/shared/01-s3-put-no-identity-allow.json\n  denyctl fix --dry-run --scenario case.json -o diff\n  denyctl fix --dry-run --scenario case.json --scope bucket --accept-widening\n  denyctl fix --dry-run --iac infra/ 'User: ... is not authorized ...' -o diff > fix.patch   # then: git -C infra apply ../fix.patch\n  denyctl fix --iac infra/ --action s3:PutObject --resource arn:aws:s3:::b/k   # shows the patch, asks, writes the files")]
     Fix(FixArgs),
     /// The whole loop against a local AWS-compatible server (moto), seeded with four incidents; no AWS account needed.
     #[command(after_help = "Examples:\n  ./scripts/demo.sh              (installs moto into ./.venv, then runs this)\n  denyctl demo --incident 1")]
     Demo(DemoArgs),
     /// Write a plan's changes (consent, compare-and-swap, backup first, undone on failure).
-    #[command(after_help = "Examples:\n  denyctl fix --dry-run --action s3:GetObject --resource arn:aws:s3:::b/k -o json > plan.json\n  denyctl apply -f plan.json            # asks on a terminal\n  denyctl apply -f plan.json --yes      # scripted\n\nThe before-images are saved to PLAN.backup.json (or --backup FILE) before anything is written.\nExit codes: 0 applied (or already applied), 2 refused (no consent, plan not ready, changed since planned), 3 AWS error (what was written is undone).")]
+    #[command(after_help = "Examples:\n  denyctl fix --dry-run --action s3:GetObject --resource arn:aws:s3:::b/k -o json > plan.json\n  denyctl apply -f plan.json            # asks on a terminal\n  denyctl apply -f plan.json --yes      # scripted\n  denyctl apply -f plan.json --iac infra/ --yes   # refuses targets a stack or infra/'s Terraform state owns\n\nThe before-images are saved to PLAN.backup.json (or --backup FILE) before anything is written.\nExit codes: 0 applied (or already applied), 2 refused (no consent, plan not ready, changed since planned), 3 AWS error (what was written is undone).")]
     Apply(ApplyArgs),
     /// Undo an applied plan: restore every before-image from its backup, exactly.
     #[command(after_help = "Examples:\n  denyctl rollback -f plan.json --yes\n  denyctl rollback -f plan.json --backup saved.json\n\nExit codes: 0 restored (or nothing to restore), 2 refused (no consent, no backup, changed since applied), 3 AWS error.")]
@@ -179,6 +179,20 @@ pub struct FixArgs {
     /// Where the session writes its plan, backup and hand-off files (default: ./denyctl-session-TIMESTAMP).
     #[arg(long, value_name = "DIR")]
     pub session_dir: Option<String>,
+    /// The folder of the Infrastructure-as-Code that owns the policies (CloudFormation templates,
+    /// Terraform .tf files and states): the fix is written there as a patch (`-o diff`: a git-style
+    /// diff relative to DIR), and targets it does not own stay API changes (`unmanaged`).
+    #[arg(long, value_name = "DIR")]
+    pub iac: Option<String>,
+    /// A Terraform state (`terraform.tfstate`, `terraform show -json` output, or `s3://BUCKET/KEY`
+    /// of an S3 backend, read as the operator) mapping ARNs to resource addresses; with --iac.
+    /// States named terraform.tfstate under --iac are found without it.
+    #[arg(long, value_name = "FILE")]
+    pub tf_state: Vec<String>,
+    /// In the session's apply step: write through the API even to targets a stack or the given
+    /// Terraform state owns (you accept the drift).
+    #[arg(long)]
+    pub allow_drift: bool,
 }
 
 /// `denyctl apply`.
@@ -202,6 +216,16 @@ pub struct ApplyArgs {
     /// Apply changes flagged for human review (needs_human) without a terminal; you have read their reasons.
     #[arg(long)]
     pub accept_needs_human: bool,
+    /// Write through the API even to targets a CloudFormation stack or the given Terraform state
+    /// owns (the next stack update or `terraform apply` may revert it): you accept the drift.
+    #[arg(long)]
+    pub allow_drift: bool,
+    /// The IaC folder: Terraform states under it (and --tf-state) are checked for owners too.
+    #[arg(long, value_name = "DIR")]
+    pub iac: Option<String>,
+    /// A Terraform state whose resources must not be changed behind its back (file or s3://BUCKET/KEY).
+    #[arg(long, value_name = "FILE")]
+    pub tf_state: Vec<String>,
 }
 
 /// `denyctl rollback`.

@@ -8,7 +8,7 @@ use serde_json::Value as Json;
 
 use crate::cfn::CloudFormation;
 use crate::delta::PolicyEdit;
-use crate::model::{Backend, FileEdit, IacError, Live, Patched, Slot, SourceFile, Sources, Tool, Unrenderable, Wanted};
+use crate::model::{Backend, FileEdit, IacError, Patched, Slot, SourceFile, Sources, Tool, Unrenderable, Wanted};
 use crate::tf::Terraform;
 
 /// One patched target, as `fix -o json` lists it under `iac_changes`.
@@ -114,6 +114,18 @@ pub fn wanted_of(change: &Change) -> Result<Option<Wanted>, String> {
 /// The backends, in the order they are asked.
 fn backends() -> [&'static dyn Backend; 2] {
     [&CloudFormation, &Terraform]
+}
+
+/// Every owner of `wanted` that the backends find, with the problems met on the way.
+pub fn owners(wanted: &Wanted, sources: &Sources) -> Vec<(crate::model::Located, Vec<IacError>)> {
+    let mut out = Vec::new();
+    for b in backends() {
+        let (locs, errs) = b.locate(wanted, sources);
+        for l in locs {
+            out.push((l, errs.clone()));
+        }
+    }
+    out
 }
 
 fn set_file(sources: &mut Sources, path: &str, text: &str) {

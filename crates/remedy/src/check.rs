@@ -239,6 +239,26 @@ impl Neighbourhood {
         self.probes.len()
     }
 
+    /// The requests whose decision differs between `a` and `b` (each with the decision under `a`).
+    pub fn differing(&self, a: &Layers, b: &Layers) -> Vec<(Access, bool)> {
+        let (sa, sb) = (sets(a), sets(b));
+        self.probes
+            .iter()
+            .filter_map(|p| {
+                let x = allowed(p, &sa);
+                (x != allowed(p, &sb)).then(|| {
+                    let access = Access {
+                        principal: p.req.principal_raw.clone(),
+                        action: p.req.action.clone(),
+                        resource: p.req.resource.clone(),
+                        probe: p.label.clone(),
+                    };
+                    (access, x)
+                })
+            })
+            .collect()
+    }
+
     /// The requests that `after` allows and the layers before did not.
     pub fn newly_allowed(&self, after: &Layers) -> Vec<Access> {
         let s = sets(after);

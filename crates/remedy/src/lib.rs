@@ -11,8 +11,10 @@
 #![forbid(unsafe_code)]
 
 mod check;
+pub use check::Neighbourhood;
 pub mod diff;
 pub mod edit;
+pub mod equiv;
 mod error;
 pub mod grant;
 pub mod limits;

@@ -117,4 +117,7 @@ pub enum RuntimeError {
     /// The resource was given as a name, URL or alias that could not be turned into an ARN.
     #[error("{0}")]
     UnresolvedResource(String),
+    /// An input kept in AWS (a Terraform state in S3) could not be read.
+    #[error("{0}")]
+    Unreadable(String),
 }

@@ -15,6 +15,7 @@ pub mod error;
 pub mod replay;
 pub mod resource;
 pub mod snapshot;
+pub mod stacks;
 pub mod whoami;
 
 pub use calls::{CallRecord, CallStats};

@@ -201,6 +201,10 @@ pub fn run(a: &ApplyArgs, g: &GlobalArgs) -> CmdResult {
             reasons.join("; ")
         )));
     }
+    if !a.allow_drift {
+        let inputs = super::iac::IacInputs::validate(a.iac.as_deref(), &a.tf_state)?;
+        super::iac::refuse_drift(&p, &a.file, &inputs, g)?;
+    }
     let profiles = live::profiles(g);
     let result = live::block_on(async {
         let session = Session::new(&profiles).await;

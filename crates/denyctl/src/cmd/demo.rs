@@ -341,6 +341,9 @@ pub fn run(args: &DemoArgs, global: &GlobalArgs) -> CmdResult {
             // nothing, so they are verified by evaluation, and the output says so.
             verify_by_evaluation: vec!["kms".into(), "conditions".into()],
             session_dir: Some(world.dir.join(format!("incident-{}", i + 1)).to_string_lossy().into_owned()),
+            iac: None,
+            tf_state: Vec::new(),
+            allow_drift: false,
         };
         match super::fix::run(&f, &g) {
             Ok(code) => fixed += usize::from(code == exit::OK),

@@ -6,7 +6,7 @@
 
 use std::io::IsTerminal;
 
-use denyctl_eval::evaluate;
+use denyctl_eval::{evaluate, Layers, Request};
 use denyctl_eval::scenario::Scenario;
 use denyctl_remedy::{plan, Options, PolicyVersion, Scope};
 use serde_json::Value as Json;
@@ -24,6 +24,7 @@ const MAX_SCENARIO_BYTES: u64 = 64 * 1024 * 1024;
 struct FixOptions {
     scenario: Option<String>,
     planner: Options,
+    iac: super::iac::IacInputs,
 }
 
 fn scope(s: FixScope) -> Scope {
@@ -50,9 +51,11 @@ fn validate(args: &FixArgs, _interactive: bool) -> Result<FixOptions, CliError> 
             "fix: give the denied request (TEXT, `-` for stdin, --event FILE, or --action/--resource) to plan live, or --scenario FILE to plan offline".into(),
         ));
     }
+    let iac = super::iac::IacInputs::validate(args.iac.as_deref(), &args.tf_state)?;
     Ok(FixOptions {
         scenario: args.scenario.clone(),
         planner: Options { scope: scope(args.scope), accept_widening: args.accept_widening, ..Options::default() },
+        iac,
     })
 }
 
@@ -72,14 +75,15 @@ fn read_versions(path: &str, doc: &Json, opts: &mut Options) -> Result<(), CliEr
     Ok(())
 }
 
-/// The plan from a scenario file (offline).
-fn from_scenario(path: &str, mut opts: Options) -> Result<denyctl_remedy::Plan, CliError> {
+/// The plan from a scenario file (offline), with the request and layers it was made from.
+fn from_scenario(path: &str, mut opts: Options) -> Result<(denyctl_remedy::Plan, Request, Layers), CliError> {
     let text = read_text(path, MAX_SCENARIO_BYTES)?;
     let doc: Json = serde_json::from_str(&text).map_err(|e| CliError::input(path, format!("not valid JSON: {e}")))?;
     read_versions(path, &doc, &mut opts)?;
     let sc = Scenario::from_json(doc).map_err(|e| CliError::input(path, e))?;
     let verdict = evaluate(&sc.request, &sc.layers);
-    plan(&sc.request, &sc.layers, &verdict, &opts).map_err(|e| CliError::input(path, e))
+    let p = plan(&sc.request, &sc.layers, &verdict, &opts).map_err(|e| CliError::input(path, e))?;
+    Ok((p, sc.request, sc.layers))
 }
 
 /// Run the verb.
@@ -92,10 +96,16 @@ pub fn run(args: &FixArgs, global: &GlobalArgs) -> CmdResult {
         }
         eprintln!("denyctl: not a terminal and no --yes: printing the plan only (a dry run); nothing is written");
     }
-    let p = match &o.scenario {
+    let (p, req, layers) = match &o.scenario {
         Some(path) => from_scenario(path, o.planner)?,
-        None => super::fix_live::plan(&args.request, global, o.planner)?,
+        None => {
+            let (p, _, req, layers) = super::fix_live::plan_full(&args.request, global, o.planner)?;
+            (p, req, layers)
+        }
     };
+    if o.iac.given() {
+        return print_with_iac(&p, &req, &layers, &o.iac, global, o.scenario.is_none());
+    }
     match global.output {
         Format::Diff => {
             let color = output::use_color();
@@ -104,6 +114,47 @@ pub fn run(args: &FixArgs, global: &GlobalArgs) -> CmdResult {
             crate::render::plan::diffs(&mut out, &p, color).or_else(output::ignore_broken_pipe)?;
         }
         f => output::emit(f, &p, |w| crate::render::plan::table(w, &p))?,
+    }
+    Ok(exit::OK)
+}
+
+/// The plan with its IaC patch: `-o diff` prints only the verified patch (git-style, relative to
+/// the folder: `git apply` takes it there); `-o json|yaml` add `iac_changes`, `unmanaged` and
+/// `iac_problems` to the plan file; the table shows the plan, then the patch.
+fn print_with_iac(p: &denyctl_remedy::Plan, req: &Request, layers: &Layers, inputs: &super::iac::IacInputs, global: &GlobalArgs, live: bool) -> CmdResult {
+    let (sources, skipped) = super::iac::sources(inputs, p, global, live)?;
+    let label = inputs.dir_label();
+    let report = super::iac::patch(p, req, layers, &sources, &label, skipped);
+    for line in &report.iac_problems {
+        eprintln!("denyctl: iac: {line}");
+    }
+    let applicable = p.changes.iter().filter(|c| c.applicable).count();
+    if applicable == 0 {
+        eprintln!("denyctl: the plan has no change to write ({}); nothing to patch", p.status_reason.as_deref().unwrap_or("see the plan"));
+    }
+    match global.output {
+        Format::Diff => {
+            for u in &report.unmanaged {
+                eprintln!("denyctl: {} ({}) is unmanaged: {}; it stays an API change (see -o json)", u.change, u.target, u.reason);
+            }
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            use std::io::Write;
+            out.write_all(report.diff.as_bytes()).or_else(output::ignore_broken_pipe)?;
+        }
+        f => {
+            let mut doc = serde_json::to_value(p).map_err(|e| CliError::Input(format!("cannot render the plan: {e}")))?;
+            if let (Json::Object(m), Ok(Json::Object(extra))) = (&mut doc, serde_json::to_value(&report)) {
+                m.extend(extra);
+            }
+            output::emit(f, &doc, |w| {
+                crate::render::plan::table(w, p)?;
+                crate::render::plan::iac(w, &report, &label, output::use_color())
+            })?;
+        }
+    }
+    if applicable > 0 && report.iac_changes.is_empty() && report.unmanaged.is_empty() {
+        return Ok(exit::INPUT);
     }
     Ok(exit::OK)
 }
@@ -124,6 +175,9 @@ mod tests {
             accept_needs_human: false,
             verify_by_evaluation: Vec::new(),
             session_dir: None,
+            iac: None,
+            tf_state: Vec::new(),
+            allow_drift: false,
         }
     }
 

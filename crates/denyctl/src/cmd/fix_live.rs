@@ -2,7 +2,7 @@
 //! (the same collector and options), read the version tokens and managed-policy version lists,
 //! evaluate, and plan. The plan file carries the tokens for `apply`'s compare-and-swap.
 
-use denyctl_eval::evaluate;
+use denyctl_eval::{evaluate, Layers, Request};
 use denyctl_remedy::{plan as make_plan, Options, Plan};
 use denyctl_runtime::apply::plan_inputs;
 use denyctl_runtime::Session;
@@ -22,13 +22,14 @@ pub struct NextHop {
     pub why: String,
 }
 
-/// Collect, evaluate and plan.
-pub fn plan(request: &RequestArgs, g: &GlobalArgs, opts: Options) -> Result<Plan, CliError> {
-    plan_with_hops(request, g, opts).map(|(p, _)| p)
+/// Collect, evaluate and plan; also return the request's hidden hops (first level).
+pub fn plan_with_hops(request: &RequestArgs, g: &GlobalArgs, opts: Options) -> Result<(Plan, Vec<NextHop>), CliError> {
+    plan_full(request, g, opts).map(|(p, h, _, _)| (p, h))
 }
 
-/// Collect, evaluate and plan; also return the request's hidden hops (first level).
-pub fn plan_with_hops(request: &RequestArgs, g: &GlobalArgs, mut opts: Options) -> Result<(Plan, Vec<NextHop>), CliError> {
+/// Collect, evaluate and plan; also return the hops, and the request and layers the plan was made
+/// from (to prove an IaC patch against them).
+pub fn plan_full(request: &RequestArgs, g: &GlobalArgs, mut opts: Options) -> Result<(Plan, Vec<NextHop>, Request, Layers), CliError> {
     let copts = live::collect_options(request)?;
     let profiles = live::profiles(g);
     // The resource layer comes from the same plugins `diagnose` uses.
@@ -87,7 +88,7 @@ pub fn plan_with_hops(request: &RequestArgs, g: &GlobalArgs, mut opts: Options) 
         .filter(|h| h.depth == 1)
         .map(|h| NextHop { action: h.action.clone(), resource: h.resource.clone(), why: h.why.clone() })
         .collect();
-    Ok((p, hops))
+    Ok((p, hops, req, layers))
 }
 
 /// When AWS's own record of the denial disagrees with denyctl's verdict, the plan follows AWS:

@@ -38,6 +38,8 @@ enum Ending {
     NotApplied { why: String },
     /// Applying or replaying failed.
     Failed { why: String },
+    /// The fix was written to the IaC files (`--iac`): not deployed, so not verified yet.
+    IacPatched { plan: PathBuf, files: Vec<PathBuf>, next: Vec<String> },
 }
 
 struct Round {
@@ -117,6 +119,7 @@ pub fn run(args: &FixArgs, global: &GlobalArgs, interactive: bool) -> CmdResult 
     let mut rounds: Vec<Round> = Vec::new();
     let mut applied_plans: Vec<PathBuf> = Vec::new();
     let mut visited: HashSet<(String, String)> = HashSet::new();
+    let iac = super::iac::IacInputs::validate(args.iac.as_deref(), &args.tf_state)?;
 
     while let Some((action, resource, why)) = queue.pop_front() {
         if rounds.len() >= MAX_ROUNDS {
@@ -127,7 +130,7 @@ pub fn run(args: &FixArgs, global: &GlobalArgs, interactive: bool) -> CmdResult 
         say(quiet, &format!("\n━━ round {n}: {action} on {resource}{}", why.as_deref().map(|w| format!("\n   ({w})")).unwrap_or_default()));
         let req = request_args(&action, &resource, principal.as_deref(), &args.request);
         let mut opts = Options { accept_widening: args.accept_widening, ..Options::default() };
-        let (mut plan, hops) = super::fix_live::plan_with_hops(&req, &g, opts.clone())?;
+        let (mut plan, hops, mut eval_req, mut eval_layers) = super::fix_live::plan_full(&req, &g, opts.clone())?;
         visited.insert((action.clone(), resource.clone()));
         let queue_hops = |queue: &mut VecDeque<(String, String, Option<String>)>| {
             for h in &hops {
@@ -158,7 +161,8 @@ pub fn run(args: &FixArgs, global: &GlobalArgs, interactive: bool) -> CmdResult 
             if let Some(scope) = pick_scope(&plan)? {
                 opts.scope = scope;
                 opts.accept_widening = true;
-                plan = super::fix_live::plan_with_hops(&req, &g, opts.clone())?.0;
+                let (p2, _, r2, l2) = super::fix_live::plan_full(&req, &g, opts.clone())?;
+                (plan, eval_req, eval_layers) = (p2, r2, l2);
             }
         }
         let plan_path = dir.join(format!("plan-{n}.json"));
@@ -170,7 +174,19 @@ pub fn run(args: &FixArgs, global: &GlobalArgs, interactive: bool) -> CmdResult 
             std::fs::write(&path, text).map_err(|e| CliError::Input(format!("cannot write {}: {e}", path.display())))?;
             handoff_files.push(path);
         }
-        let applicable = plan.changes.iter().filter(|c| c.applicable).count();
+        let mut applicable = plan.changes.iter().filter(|c| c.applicable).count();
+        if iac.given() && applicable > 0 && !matches!(plan.status, Status::Refused | Status::Unresolved) {
+            if let Some(ending) = iac_round(&mut plan, &eval_req, &eval_layers, &iac, &g, args, interactive, quiet, &plan_path)? {
+                let all_in_iac = plan.changes.iter().all(|c| !c.applicable);
+                rounds.push(Round { action: action.clone(), resource: resource.clone(), why: why.clone(), ending });
+                if all_in_iac {
+                    continue;
+                }
+                // Unmanaged changes stay API changes: they go through the usual consent below.
+                applicable = plan.changes.iter().filter(|c| c.applicable).count();
+                write_json(&plan_path, &plan)?;
+            }
+        }
         if applicable == 0 || matches!(plan.status, Status::Refused | Status::Unresolved) {
             let ending = if !handoff_files.is_empty() {
                 say(quiet, &format!("   this layer is not yours to change: the request for its owner is in {}", handoff_files[0].display()));
@@ -205,7 +221,17 @@ pub fn run(args: &FixArgs, global: &GlobalArgs, interactive: bool) -> CmdResult 
             continue;
         }
         let file = plan_path.to_string_lossy().into_owned();
-        let apply = ApplyArgs { file: file.clone(), yes: true, backup: None, accept_widening: opts.accept_widening, partial: false, accept_needs_human: accept_human };
+        let apply = ApplyArgs {
+            file: file.clone(),
+            yes: true,
+            backup: None,
+            accept_widening: opts.accept_widening,
+            partial: false,
+            accept_needs_human: accept_human,
+            allow_drift: args.allow_drift,
+            iac: args.iac.clone(),
+            tf_state: args.tf_state.clone(),
+        };
         match super::apply::run(&apply, &g) {
             Ok(_) => applied_plans.push(plan_path.clone()),
             Err(e) => {
@@ -268,6 +294,61 @@ pub fn run(args: &FixArgs, global: &GlobalArgs, interactive: bool) -> CmdResult 
     summary(&rounds, &applied_plans, &dir, quiet)
 }
 
+/// The IaC step of a round: patch the plan's targets in `--iac`, show the patch, ask (or --yes),
+/// write the files all or nothing, and say what to commit and run. The changes written to the IaC
+/// are taken out of the API plan (never written twice); `None` when nothing was patched.
+#[allow(clippy::too_many_arguments)]
+fn iac_round(
+    plan: &mut Plan,
+    req: &denyctl_eval::Request,
+    layers: &denyctl_eval::Layers,
+    inputs: &super::iac::IacInputs,
+    g: &GlobalArgs,
+    args: &FixArgs,
+    interactive: bool,
+    quiet: bool,
+    plan_path: &Path,
+) -> Result<Option<Ending>, CliError> {
+    let (sources, skipped) = super::iac::sources(inputs, plan, g, true)?;
+    let label = inputs.dir_label();
+    let report = super::iac::patch(plan, req, layers, &sources, &label, skipped);
+    for p in &report.iac_problems {
+        say(quiet, &format!("   iac: {p}"));
+    }
+    if report.edits.is_empty() {
+        for u in &report.unmanaged {
+            say(quiet, &format!("   {} is not managed in {label}: {}; it stays an API change", u.change, u.reason));
+        }
+        return Ok(None);
+    }
+    if !quiet {
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        crate::render::plan::iac(&mut out, &report, &label, crate::output::use_color()).map_err(|e| CliError::Input(format!("cannot write output: {e}")))?;
+    }
+    let consent = if interactive {
+        prompt_consent(&format!("Write this patch to {label}? (files only: denyctl never runs terraform or a stack update)"), false)?
+    } else {
+        args.yes
+    };
+    let managed: HashSet<String> = report.iac_changes.iter().map(|c| c.change.clone()).collect();
+    for c in plan.changes.iter_mut().filter(|c| managed.contains(&c.id)) {
+        c.applicable = false;
+        c.notes.push(format!("written to the IaC in {label}, not through the API"));
+    }
+    if !consent {
+        return Ok(Some(Ending::NotApplied { why: format!("the IaC patch was declined: nothing was written to {label}") }));
+    }
+    let dir = inputs.dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    let files = super::iac::write_edits(&dir, &report.edits)?;
+    let next = super::iac::next_steps(&report, &label);
+    say(quiet, &format!("   wrote {} file(s) in {label}; next:", files.len()));
+    for n in &next {
+        say(quiet, &format!("     {n}"));
+    }
+    Ok(Some(Ending::IacPatched { plan: plan_path.to_path_buf(), files, next }))
+}
+
 fn summary(rounds: &[Round], applied: &[PathBuf], dir: &Path, quiet: bool) -> CmdResult {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -288,6 +369,15 @@ fn summary(rounds: &[Round], applied: &[PathBuf], dir: &Path, quiet: bool) -> Cm
             Ending::Unverified { plan, why } => format!("  ? {what}: changed ({}) but NOT verified: {why}", plan.display()),
             Ending::NotApplied { why } => format!("  ✗ {what}: not applied: {why}"),
             Ending::Failed { why } => format!("  ✗ {what}: {why}"),
+            Ending::IacPatched { plan, files, next } => {
+                let f: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+                let steps: String = next.iter().map(|n| format!("\n      next: {n}")).collect();
+                format!(
+                    "  ✎ {what}: the fix is written to {} — not deployed, so not verified yet; then `denyctl replay -f {}`{steps}",
+                    f.join(", "),
+                    plan.display()
+                )
+            }
         };
         let hop = r.why.as_deref().map(|w| format!("\n      ({w})")).unwrap_or_default();
         w(&mut out, format!("{line}{hop}"))?;

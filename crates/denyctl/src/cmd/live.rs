@@ -66,7 +66,7 @@ pub fn block_on<F: std::future::Future>(f: F) -> Result<F::Output, CliError> {
 /// A runtime failure as a CLI error: an unknown principal is bad input (exit 2), the rest exit 3.
 pub fn cli_error(e: RuntimeError) -> CliError {
     match e {
-        RuntimeError::UnknownPrincipal(m) | RuntimeError::UnresolvedResource(m) => CliError::Input(m),
+        RuntimeError::UnknownPrincipal(m) | RuntimeError::UnresolvedResource(m) | RuntimeError::Unreadable(m) => CliError::Input(m),
         other => CliError::Aws(other.to_string()),
     }
 }

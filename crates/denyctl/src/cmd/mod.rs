@@ -12,6 +12,7 @@ pub mod whoami;
 pub mod fix;
 pub mod fix_session;
 pub mod fix_live;
+pub mod iac;
 pub mod plugin;
 pub mod replay;
 pub mod rollback;

@@ -143,3 +143,41 @@ pub fn diffs(out: &mut dyn Write, p: &Plan, color: bool) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// The IaC section after the plan table: each patched target, the patch, what stays an API change.
+pub fn iac(out: &mut dyn Write, r: &crate::cmd::iac::Report, dir: &str, color: bool) -> io::Result<()> {
+    let paint = |code: &str, s: &str| if color { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() };
+    writeln!(out)?;
+    writeln!(out, "{}", paint("1", &format!("IAC PATCH ({dir})")))?;
+    if r.iac_changes.is_empty() {
+        writeln!(out, "  no target of this plan is patched in {dir}")?;
+    }
+    for c in &r.iac_changes {
+        let stack = c.stack.as_deref().map(|s| format!(", stack {s}")).unwrap_or_default();
+        writeln!(out, "{:<4}{} {} in {}{stack}: {}", c.change, c.tool.as_str(), c.resource, c.file, c.rendered)?;
+        for n in &c.notes {
+            writeln!(out, "    note: {n}")?;
+        }
+    }
+    for u in &r.unmanaged {
+        writeln!(out, "{:<4}unmanaged: {}: {} (the API change is kept)", u.change, u.target, u.reason)?;
+    }
+    for line in r.diff.lines() {
+        let l = if line.starts_with("+++") || line.starts_with("---") || line.starts_with("diff --git") {
+            paint("1", line)
+        } else if line.starts_with('+') {
+            paint("32", line)
+        } else if line.starts_with('-') {
+            paint("31", line)
+        } else if line.starts_with("@@") {
+            paint("36", line)
+        } else {
+            line.to_string()
+        };
+        writeln!(out, "{l}")?;
+    }
+    if !r.diff.is_empty() {
+        writeln!(out, "  write it: denyctl fix ... --iac {dir} -o diff > fix.patch && git -C {dir} apply \"$PWD/fix.patch\"")?;
+    }
+    Ok(())
+}
