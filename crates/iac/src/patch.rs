@@ -33,6 +33,9 @@ pub struct IacChange {
     /// (`equivalent`), could not be rendered (`unrenderable`), or differs (`differs`). The CLI
     /// replaces this with the evaluation-based verdict.
     pub rendered: String,
+    /// The patched policy rendered with the live values (what the IaC will deploy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<Json>,
     /// Notes (the form patched, drift already present, ...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -193,6 +196,7 @@ pub fn patch_plan(plan: &Plan, sources: &Sources, iac_dir: &str) -> Outcome {
                             change: change.id.clone(),
                             files: p.edits.iter().map(|e| e.path.clone()).collect(),
                             rendered,
+                            policy: p.rendered_after.as_ref().ok().cloned(),
                             notes: p.notes.clone(),
                         });
                         out.patched.push((change.id.clone(), p));
