@@ -315,9 +315,18 @@ pub fn write_edits(dir: &Path, edits: &[denyctl_iac::FileEdit]) -> Result<Vec<Pa
             }
         }
         let tmp = target.with_file_name(format!(".{}.denyctl-tmp", target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()));
-        if let Err(err) = std::fs::write(&tmp, &e.after) {
+        let written = std::fs::File::create(&tmp).and_then(|mut f| {
+            use std::io::Write;
+            f.write_all(e.after.as_bytes())?;
+            f.sync_all()
+        });
+        if let Err(err) = written {
             cleanup(&staged);
             return Err(CliError::input(tmp.display(), format!("cannot write: {err}; nothing was written")));
+        }
+        // The file keeps its mode (an executable script stays executable).
+        if let Ok(m) = std::fs::metadata(&target) {
+            let _ = std::fs::set_permissions(&tmp, m.permissions());
         }
         staged.push((tmp, target));
     }
