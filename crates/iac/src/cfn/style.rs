@@ -1,0 +1,142 @@
+//! New values in the template's own style: an ARN of a resource of the template becomes
+//! `Fn::GetAtt X.Arn`; an ARN under a resource (`bucket/key`) or holding the partition, account or
+//! region becomes `Fn::Sub` with `${X}` and the pseudo parameters (or `Fn::Join` in templates that
+//! join, like the CDK's); literal otherwise.
+
+use serde_json::{json, Value as Json};
+
+use super::intrinsics::Ctx;
+use super::template::Template;
+
+/// How the template writes computed strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    Sub,
+    Join,
+    Literal,
+}
+
+/// The template's known values, to write new ARNs with.
+pub struct Styler {
+    form: Form,
+    /// (logical ID, ARN, ARN prefix written with `${X}` when `Ref X` is the name).
+    known: Vec<(String, String, Option<String>, bool)>,
+    pseudo: Vec<(&'static str, String)>,
+}
+
+impl Styler {
+    /// Read the template's style and its resources' ARNs.
+    pub fn new(tpl: &Template, ctx: &Ctx) -> Styler {
+        let t = &tpl.text;
+        let form = if t.contains("Fn::Sub") || t.contains("!Sub") {
+            Form::Sub
+        } else if t.contains("Fn::Join") || t.contains("!Join") || t.contains("Fn::GetAtt") || t.contains("!GetAtt") {
+            Form::Join
+        } else {
+            Form::Literal
+        };
+        let mut known = Vec::new();
+        for (id, ty, _) in tpl.resources() {
+            let arn = match ty.as_str() {
+                "AWS::IAM::ManagedPolicy" | "AWS::SecretsManager::Secret" => ctx.reference(&id, 0),
+                _ => ctx.get_att(&id, "Arn", 0),
+            };
+            let Ok(arn) = arn else { continue };
+            let by_ref = ty == "AWS::IAM::ManagedPolicy" || ty == "AWS::SecretsManager::Secret";
+            let prefix = match ty.as_str() {
+                "AWS::S3::Bucket" => Some(format!("arn:${{AWS::Partition}}:s3:::${{{id}}}")),
+                "AWS::KMS::Key" => Some(format!("arn:${{AWS::Partition}}:kms:${{AWS::Region}}:${{AWS::AccountId}}:key/${{{id}}}")),
+                _ => None,
+            };
+            known.push((id, arn, prefix, by_ref));
+        }
+        let l = &ctx.live;
+        let mut pseudo = Vec::new();
+        for (name, v) in [("AWS::Partition", &l.partition), ("AWS::Region", &l.region), ("AWS::AccountId", &l.account)] {
+            if t.contains(name) && !v.is_empty() {
+                pseudo.push((name, v.clone()));
+            }
+        }
+        Styler { form, known, pseudo }
+    }
+
+    /// `v` with every ARN string written in the template's style.
+    pub fn value(&self, v: &Json) -> Json {
+        match v {
+            Json::Object(o) => Json::Object(o.iter().map(|(k, x)| (k.clone(), self.value(x))).collect()),
+            Json::Array(l) => Json::Array(l.iter().map(|x| self.value(x)).collect()),
+            Json::String(s) if s.starts_with("arn:") => self.arn(s),
+            other => other.clone(),
+        }
+    }
+
+    fn arn(&self, s: &str) -> Json {
+        if self.form == Form::Literal {
+            return Json::String(s.into());
+        }
+        for (id, arn, _, by_ref) in &self.known {
+            if arn == s {
+                return if *by_ref { json!({"Ref": id}) } else { json!({"Fn::GetAtt": [id, "Arn"]}) };
+            }
+        }
+        let mut sub = None;
+        for (_, arn, prefix, _) in &self.known {
+            if let (Some(p), Some(rest)) = (prefix, s.strip_prefix(arn.as_str())) {
+                if rest.starts_with('/') && !rest.contains("${") {
+                    sub = Some(format!("{p}{rest}"));
+                    break;
+                }
+            }
+        }
+        let sub = match sub {
+            Some(x) => x,
+            None => {
+                let parts: Vec<&str> = s.splitn(6, ':').collect();
+                if parts.len() != 6 || s.contains("${") {
+                    return Json::String(s.into());
+                }
+                let mut out = vec![parts[0].to_string(), parts[1].to_string(), parts[2].to_string(), parts[3].to_string(), parts[4].to_string(), parts[5].to_string()];
+                let mut changed = false;
+                for (i, want) in [(1, "AWS::Partition"), (3, "AWS::Region"), (4, "AWS::AccountId")] {
+                    if let Some((_, v)) = self.pseudo.iter().find(|(n, _)| *n == want) {
+                        if parts[i] == v {
+                            out[i] = format!("${{{want}}}");
+                            changed = true;
+                        }
+                    }
+                }
+                if !changed {
+                    return Json::String(s.into());
+                }
+                out.join(":")
+            }
+        };
+        match self.form {
+            Form::Join => join_of(&sub),
+            _ => json!({"Fn::Sub": sub}),
+        }
+    }
+}
+
+/// A `Fn::Sub` string (no variables map) as `Fn::Join ["", [...]]`.
+fn join_of(sub: &str) -> Json {
+    let mut parts = Vec::new();
+    let mut rest = sub;
+    while let Some(i) = rest.find("${") {
+        if i > 0 {
+            parts.push(Json::String(rest[..i].into()));
+        }
+        let after = &rest[i + 2..];
+        let Some(j) = after.find('}') else { break };
+        let name = &after[..j];
+        match name.split_once('.').filter(|_| !name.starts_with("AWS::")) {
+            Some((r, a)) => parts.push(json!({"Fn::GetAtt": [r, a]})),
+            None => parts.push(json!({"Ref": name})),
+        }
+        rest = &after[j + 1..];
+    }
+    if !rest.is_empty() {
+        parts.push(Json::String(rest.into()));
+    }
+    json!({"Fn::Join": ["", parts]})
+}
