@@ -117,9 +117,13 @@ fn patch(wanted: &Wanted, located: &Located, sources: &Sources) -> Result<Patche
     let tpl = reparse(&file.path, &file.text)?;
     let stack = located.stack.as_ref().and_then(|n| sources.stacks.iter().find(|s| &s.name == n));
     let ctx = tpl.ctx(&sources.live, stack);
-    let styler = style::Styler::new(&tpl, &ctx);
-    let mut notes = Vec::new();
     let d = &located.detail;
+    let owner = match d.get("create").and_then(Json::as_str) {
+        Some("resource") => String::new(),
+        _ => located.resource.clone(),
+    };
+    let styler = style::Styler::new(&tpl, &ctx, &owner);
+    let mut notes = Vec::new();
     let (text, doc_after, rendered_before) = if let Some(doc) = d.get("doc") {
         let doc = path_of(doc);
         let node = tpl.node_at(&doc).ok_or_else(|| err("the resource has no policy document".into()))?;

@@ -3,6 +3,8 @@
 //! region becomes `Fn::Sub` with `${X}` and the pseudo parameters (or `Fn::Join` in templates that
 //! join, like the CDK's); literal otherwise.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde_json::{json, Value as Json};
 
 use super::intrinsics::Ctx;
@@ -25,8 +27,10 @@ pub struct Styler {
 }
 
 impl Styler {
-    /// Read the template's style and its resources' ARNs.
-    pub fn new(tpl: &Template, ctx: &Ctx) -> Styler {
+    /// Read the template's style and its resources' ARNs; `owner` is the resource the new values
+    /// go into (resources that depend on it are not referenced: that would be a cycle).
+    pub fn new(tpl: &Template, ctx: &Ctx, owner: &str) -> Styler {
+        let graph = deps(tpl);
         let t = &tpl.text;
         let form = if t.contains("Fn::Sub") || t.contains("!Sub") {
             Form::Sub
@@ -42,6 +46,9 @@ impl Styler {
                 _ => ctx.get_att(&id, "Arn", 0),
             };
             let Ok(arn) = arn else { continue };
+            if reaches(&graph, &id, owner) {
+                continue;
+            }
             let by_ref = ty == "AWS::IAM::ManagedPolicy" || ty == "AWS::SecretsManager::Secret";
             let prefix = match ty.as_str() {
                 "AWS::S3::Bucket" => Some(format!("arn:${{AWS::Partition}}:s3:::${{{id}}}")),
@@ -116,6 +123,73 @@ impl Styler {
             _ => json!({"Fn::Sub": sub}),
         }
     }
+}
+
+/// Each resource's references to other resources (Ref, GetAtt, Sub, DependsOn).
+fn deps(tpl: &Template) -> BTreeMap<String, BTreeSet<String>> {
+    let mut g = BTreeMap::new();
+    if let Some(Json::Object(r)) = tpl.json.get("Resources") {
+        for (id, v) in r {
+            let mut out = BTreeSet::new();
+            refs(v, &mut out);
+            g.insert(id.clone(), out);
+        }
+    }
+    g
+}
+
+fn refs(v: &Json, out: &mut BTreeSet<String>) {
+    match v {
+        Json::Object(o) => {
+            for (k, x) in o {
+                match (k.as_str(), x) {
+                    ("Ref", Json::String(s)) => {
+                        out.insert(s.clone());
+                    }
+                    ("Fn::GetAtt", Json::Array(l)) => {
+                        if let Some(s) = l.first().and_then(Json::as_str) {
+                            out.insert(s.to_string());
+                        }
+                    }
+                    ("DependsOn", Json::String(s)) => {
+                        out.insert(s.clone());
+                    }
+                    ("DependsOn", Json::Array(l)) => out.extend(l.iter().filter_map(Json::as_str).map(String::from)),
+                    ("Fn::Sub", _) => {
+                        let tpl = match x {
+                            Json::Array(l) => l.first().and_then(Json::as_str).unwrap_or_default(),
+                            other => other.as_str().unwrap_or_default(),
+                        };
+                        for part in tpl.split("${").skip(1) {
+                            let name = part.split('}').next().unwrap_or_default();
+                            out.insert(name.split('.').next().unwrap_or_default().to_string());
+                        }
+                        refs(x, out);
+                    }
+                    _ => refs(x, out),
+                }
+            }
+        }
+        Json::Array(l) => l.iter().for_each(|x| refs(x, out)),
+        _ => {}
+    }
+}
+
+/// Whether `from` is `to` or depends on it, directly or not.
+fn reaches(g: &BTreeMap<String, BTreeSet<String>>, from: &str, to: &str) -> bool {
+    let mut seen = BTreeSet::new();
+    let mut todo = vec![from.to_string()];
+    while let Some(x) = todo.pop() {
+        if x == to {
+            return true;
+        }
+        if seen.insert(x.clone()) {
+            if let Some(n) = g.get(&x) {
+                todo.extend(n.iter().cloned());
+            }
+        }
+    }
+    false
 }
 
 /// A `Fn::Sub` string (no variables map) as `Fn::Join ["", [...]]`.

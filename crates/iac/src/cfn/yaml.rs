@@ -19,6 +19,8 @@ pub struct YStyle {
     pub quote: char,
     /// Quote every string value (the policy's own values are all quoted).
     pub quote_all: bool,
+    /// Quote the string of a short-form tag (`!Sub "..."`), as most of the template's do.
+    pub tag_quote: bool,
 }
 
 fn col_of(text: &str, at: usize) -> usize {
@@ -31,6 +33,8 @@ pub fn detect(text: &str, root: &Node, doc: Option<&Node>) -> YStyle {
     let mut offs = Vec::new();
     let mut short = false;
     walk(text, root, &mut units, &mut offs, &mut short);
+    let (mut tq, mut tp) = (0, 0);
+    count_tagged(root, &mut tq, &mut tp);
     let unit = units.iter().copied().filter(|u| *u > 0).min().unwrap_or(2);
     let seq_off = most(&offs).unwrap_or(unit);
     let (mut q, mut dq, mut sq, mut all) = (0, 0, 0, 0);
@@ -42,7 +46,7 @@ pub fn detect(text: &str, root: &Node, doc: Option<&Node>) -> YStyle {
         dq = text.matches(": \"").count();
         sq = text.matches(": '").count();
     }
-    YStyle { unit, seq_off, short, quote: if sq > dq { '\'' } else { '"' }, quote_all: all > 0 && q * 2 > all }
+    YStyle { unit, seq_off, short, quote: if sq > dq { '\'' } else { '"' }, quote_all: all > 0 && q * 2 > all, tag_quote: tq >= tp }
 }
 
 fn most(v: &[usize]) -> Option<usize> {
@@ -84,6 +88,21 @@ fn walk(text: &str, n: &Node, units: &mut Vec<usize>, offs: &mut Vec<usize>, sho
     }
 }
 
+fn count_tagged(n: &Node, q: &mut usize, p: &mut usize) {
+    match &n.kind {
+        Kind::Map(m) => m.iter().for_each(|(_, v)| count_tagged(v, q, p)),
+        Kind::Seq(l) => l.iter().for_each(|v| count_tagged(v, q, p)),
+        Kind::Str(_) if n.tag.as_deref() == Some("Sub") => {
+            if n.quote.is_some() {
+                *q += 1
+            } else {
+                *p += 1
+            }
+        }
+        _ => {}
+    }
+}
+
 fn count_quotes(n: &Node, q: &mut usize, dq: &mut usize, sq: &mut usize, all: &mut usize) {
     match &n.kind {
         Kind::Map(m) => m.iter().for_each(|(_, v)| count_quotes(v, q, dq, sq, all)),
@@ -111,7 +130,7 @@ fn needs_quote(s: &str) -> bool {
         return true;
     }
     let first = s.chars().next().unwrap_or(' ');
-    if "*&![]{}'\"%@`|>#?:,".contains(first) || s.starts_with("- ") || s == "-" {
+    if "*&![]{}'\"%@`|>#?:,0123456789".contains(first) || s.starts_with("- ") || s == "-" {
         return true;
     }
     if s.contains(": ") || s.contains(" #") || s.ends_with(':') || s.contains('\t') || s.contains('\n') {
@@ -165,7 +184,7 @@ fn after_key(v: &Json, ind: usize, st: &YStyle, in_seq: bool) -> String {
             }
             return match a {
                 Json::Array(_) | Json::Object(_) => format!(" !{tag}{}", after_key(a, ind, st, in_seq)),
-                s => format!(" !{tag} {}", json_scalar(s, st)),
+                s => format!(" !{tag} {}", json_scalar(s, &YStyle { quote_all: st.tag_quote || st.quote_all, ..st.clone() })),
             };
         }
     }
