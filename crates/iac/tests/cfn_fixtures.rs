@@ -118,7 +118,11 @@ fn run_case(dir: &Path, case: &Json, n: usize) -> Result<(), String> {
     let diff = unified_all(&p.edits);
     for want in expect.get("diff_contains").and_then(Json::as_array).into_iter().flatten() {
         let w = want.as_str().unwrap_or_default();
-        if !diff.lines().any(|l| l == w || (l.starts_with('+') && l.contains(w))) {
+        let found = match w.strip_prefix('+') {
+            Some(body) => diff.lines().any(|l| l.starts_with('+') && l[1..].trim_start().contains(body.trim_start())),
+            None => diff.contains(w),
+        };
+        if !found {
             return Err(format!("{name}: the diff lacks {w:?}:\n{diff}"));
         }
     }

@@ -101,6 +101,27 @@ fn do_promote(tpl: &Template, path: &[Json], added: &[Json], st: &yaml::YStyle) 
     }
 }
 
+/// Whether every mapping of the document has its keys sorted (the CDK writes them so).
+fn sorted_keys(n: &node::Node) -> bool {
+    match &n.kind {
+        Kind::Map(m) => m.windows(2).all(|w| w[0].0.name <= w[1].0.name) && m.iter().all(|(_, v)| sorted_keys(v)),
+        Kind::Seq(l) => l.iter().all(sorted_keys),
+        _ => true,
+    }
+}
+
+fn sort_keys(v: &Json) -> Json {
+    match v {
+        Json::Object(o) => {
+            let mut e: Vec<(String, Json)> = o.iter().map(|(k, x)| (k.clone(), sort_keys(x))).collect();
+            e.sort_by(|a, b| a.0.cmp(&b.0));
+            Json::Object(e.into_iter().collect())
+        }
+        Json::Array(l) => Json::Array(l.iter().map(sort_keys).collect()),
+        other => other.clone(),
+    }
+}
+
 fn reparse(file: &str, text: &str) -> Result<Template, IacError> {
     match template::parse(file, text)? {
         Some(t) => Ok(t),
@@ -132,20 +153,22 @@ fn patch(wanted: &Wanted, located: &Located, sources: &Sources) -> Result<Patche
         }
         let before = ctx.value(&node.to_json());
         let st = yaml::detect(&tpl.text, &tpl.root, Some(node));
+        let sorted = sorted_keys(node) && matches!(&node.kind, Kind::Map(m) if m.len() > 1);
+        let styled = |v: &Json| if sorted { sort_keys(&styler.value(v)) } else { styler.value(v) };
         let mut cur = tpl.clone();
         for op in &wanted.edit.ops {
             let text = match op {
                 Op::Append { path, value } => {
                     let p = resolve(&cur, &doc, path).ok_or_else(|| err("the policy in the template does not have the plan's shape (a list is missing)".into()))?;
-                    do_append(&cur, &p, &styler.value(value), &st)
+                    do_append(&cur, &p, &styled(value), &st)
                 }
                 Op::Insert { path, key, value } => {
                     let p = resolve(&cur, &doc, path).ok_or_else(|| err("the policy in the template does not have the plan's shape (a mapping is missing)".into()))?;
-                    do_insert(&cur, &p, key, &styler.value(value), None, &st)
+                    do_insert(&cur, &p, key, &styled(value), None, &st)
                 }
                 Op::Promote { path, added } => {
                     let p = resolve(&cur, &doc, path).ok_or_else(|| err("the policy in the template does not have the plan's shape (a value is missing)".into()))?;
-                    let added: Vec<Json> = added.iter().map(|a| styler.value(a)).collect();
+                    let added: Vec<Json> = added.iter().map(styled).collect();
                     do_promote(&cur, &p, &added, &st)
                 }
             }
