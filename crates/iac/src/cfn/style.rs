@@ -112,6 +112,12 @@ impl Styler {
                         }
                     }
                 }
+                if let Some((_, acct)) = self.pseudo.iter().find(|(n, _)| *n == "AWS::AccountId") {
+                    if out[5].contains(acct.as_str()) {
+                        out[5] = out[5].replace(acct.as_str(), "${AWS::AccountId}");
+                        changed = true;
+                    }
+                }
                 if !changed {
                     return Json::String(s.into());
                 }

@@ -274,7 +274,8 @@ pub fn append(text: &str, key: &Key, seq: &Node, v: &Json, st: &YStyle) -> Resul
         let sep = if empty { "" } else { ", " };
         return Ok(format!("{}{sep}{}{}", &text[..close], after_key(v, 0, st, true).trim_start(), &text[close..]));
     }
-    let dash = col_of(text, seq.start);
+    let first_item = lines(text).into_iter().skip(key.line + 1).find(|(_, l)| is_content(l)).filter(|(_, l)| l.trim_start().starts_with('-'));
+    let dash = first_item.map(|(_, l)| indent(l)).unwrap_or_else(|| col_of(text, seq.start));
     let at = region_end(text, key);
     Ok(format!("{}\n{}{}", &text[..at], item(v, dash, st), &text[at..]))
 }
