@@ -116,6 +116,9 @@ fn run_case(dir: &Path, case: &Json, n: usize) -> Result<(), String> {
     }
     let Some(p) = patched else { return Ok(()) };
     let diff = unified_all(&p.edits);
+    if std::env::var_os("DENYCTL_SHOW_DIFFS").is_some() {
+        eprintln!("== {name}\n{diff}");
+    }
     for want in expect.get("diff_contains").and_then(Json::as_array).into_iter().flatten() {
         let w = want.as_str().unwrap_or_default();
         let found = match w.strip_prefix('+') {

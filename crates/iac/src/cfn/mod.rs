@@ -234,3 +234,6 @@ fn patch(wanted: &Wanted, located: &Located, sources: &Sources) -> Result<Patche
         notes,
     })
 }
+
+#[cfg(test)]
+mod tests;

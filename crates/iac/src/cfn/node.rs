@@ -160,6 +160,9 @@ pub fn parse_yaml(text: &str) -> Result<Node, ParseError> {
                 }
                 n
             }
+            Event::SequenceStart(..) | Event::MappingStart(..) if stack.len() >= 256 => {
+                return Err(ParseError { line: m.line(), message: "nested too deeply".into() });
+            }
             Event::SequenceStart(anchor, tag) => {
                 push_frame(&mut stack, true, start, line, tag.map(|t| t.suffix), anchor, text);
                 continue;

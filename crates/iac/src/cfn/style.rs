@@ -102,7 +102,7 @@ impl Styler {
                 if parts.len() != 6 || s.contains("${") {
                     return Json::String(s.into());
                 }
-                let mut out = vec![parts[0].to_string(), parts[1].to_string(), parts[2].to_string(), parts[3].to_string(), parts[4].to_string(), parts[5].to_string()];
+                let mut out: Vec<String> = parts.iter().map(|p| p.to_string()).collect();
                 let mut changed = false;
                 for (i, want) in [(1, "AWS::Partition"), (3, "AWS::Region"), (4, "AWS::AccountId")] {
                     if let Some((_, v)) = self.pseudo.iter().find(|(n, _)| *n == want) {

@@ -174,7 +174,7 @@ fn intrinsic(v: &Json) -> Option<(&str, &Json)> {
 
 /// The text after `key:` (or after `- `) for `v` at indentation `ind`: ` scalar`, or a newline
 /// and the block lines.
-fn after_key(v: &Json, ind: usize, st: &YStyle, in_seq: bool) -> String {
+fn after_key(v: &Json, ind: usize, st: &YStyle) -> String {
     if st.short {
         if let Some((tag, a)) = intrinsic(v) {
             if tag == "GetAtt" {
@@ -183,7 +183,7 @@ fn after_key(v: &Json, ind: usize, st: &YStyle, in_seq: bool) -> String {
                 }
             }
             return match a {
-                Json::Array(_) | Json::Object(_) => format!(" !{tag}{}", after_key(a, ind, st, in_seq)),
+                Json::Array(_) | Json::Object(_) => format!(" !{tag}{}", after_key(a, ind, st)),
                 s => format!(" !{tag} {}", json_scalar(s, &YStyle { quote_all: st.tag_quote || st.quote_all, ..st.clone() })),
             };
         }
@@ -205,7 +205,7 @@ fn after_key(v: &Json, ind: usize, st: &YStyle, in_seq: bool) -> String {
 
 fn block_map(o: &serde_json::Map<String, Json>, ind: usize, st: &YStyle) -> String {
     let pad = " ".repeat(ind);
-    o.iter().map(|(k, v)| format!("{pad}{}:{}", scalar(k, &YStyle { quote_all: false, ..st.clone() }), after_key(v, ind, st, false))).collect::<Vec<_>>().join("\n")
+    o.iter().map(|(k, v)| format!("{pad}{}:{}", scalar(k, &YStyle { quote_all: false, ..st.clone() }), after_key(v, ind, st))).collect::<Vec<_>>().join("\n")
 }
 
 fn block_seq(l: &[Json], dash: usize, st: &YStyle) -> String {
@@ -220,7 +220,7 @@ pub fn item(v: &Json, dash: usize, st: &YStyle) -> String {
             let body = block_map(o, dash + 2, st);
             format!("{pad}- {}", &body[dash + 2..])
         }
-        _ => format!("{pad}-{}", after_key(v, dash, st, true)),
+        _ => format!("{pad}-{}", after_key(v, dash, st)),
     }
 }
 
@@ -272,7 +272,7 @@ pub fn append(text: &str, key: &Key, seq: &Node, v: &Json, st: &YStyle) -> Resul
         }
         let empty = matches!(&seq.kind, Kind::Seq(l) if l.is_empty());
         let sep = if empty { "" } else { ", " };
-        return Ok(format!("{}{sep}{}{}", &text[..close], after_key(v, 0, st, true).trim_start(), &text[close..]));
+        return Ok(format!("{}{sep}{}{}", &text[..close], after_key(v, 0, st).trim_start(), &text[close..]));
     }
     let first_item = lines(text).into_iter().skip(key.line + 1).find(|(_, l)| is_content(l)).filter(|(_, l)| l.trim_start().starts_with('-'));
     let dash = first_item.map(|(_, l)| indent(l)).unwrap_or_else(|| col_of(text, seq.start));
@@ -313,7 +313,7 @@ pub fn insert(text: &str, map: &Node, name: &str, v: &Json, after: Option<&str>,
     let at = region_end(text, pk);
     let pad = " ".repeat(first_col);
     let k = scalar(name, &YStyle { quote_all: false, ..st.clone() });
-    Ok(format!("{}\n{pad}{k}:{}{}", &text[..at], after_key(v, first_col, st, false), &text[at..]))
+    Ok(format!("{}\n{pad}{k}:{}{}", &text[..at], after_key(v, first_col, st), &text[at..]))
 }
 
 /// The value of `key` (the node `n`) becomes a list `[n, added...]`.
@@ -321,7 +321,7 @@ pub fn promote(text: &str, key: &Key, n: &Node, added: &[Json], st: &YStyle) -> 
     let ls = lines(text);
     let Some((la, line)) = ls.get(key.line).copied() else { return Err("the key's line is missing".into()) };
     let dash = key.col + st.seq_off;
-    let after_colon = value_start(line, key.start - la).ok_or("the key has no ':'")?;
+    let after_colon = value_start(line, key.start.saturating_sub(la)).ok_or("the key has no ':'")?;
     let rest = &line[after_colon..];
     let news: Vec<String> = added.iter().map(|a| item(a, dash, st)).collect();
     if n.line == key.line && !rest.trim().is_empty() {

@@ -1,0 +1,89 @@
+//! Unit tests of the CloudFormation backend: bad input never panics, intrinsics render, edits
+//! keep the bytes around them.
+
+use serde_json::json;
+
+use super::intrinsics::Ctx;
+use super::template::parse;
+use super::{json as j, node, yaml};
+use crate::model::Live;
+
+fn live() -> Live {
+    Live { partition: "aws".into(), account: "111122223333".into(), region: "us-east-1".into() }
+}
+
+#[test]
+fn junk_never_panics() {
+    let junk = ["", "{", "[[[[", "Resources: [", "\u{0}\u{1}\u{fffd}binary", "{\"Resources\": {\"A\": ", "Resources:\n  A:\n    Type: AWS::IAM::Role\n   Properties: x\n", "Resources: &a\n  B: *b\n", "\"\\", "{\"a\":\"\\u12\"}"];
+    for t in junk {
+        let _ = parse("t.yaml", t);
+        let _ = node::parse_yaml(t);
+        let _ = j::parse_json(t);
+    }
+    let deep = "[".repeat(10_000);
+    assert!(j::parse_json(&deep).is_err());
+    assert!(node::parse_yaml(&deep).is_err());
+    let e = parse("t.json", "{\"AWSTemplateFormatVersion\": \"2010-09-09\", \"Resources\": {\"A\": {\"Type\": \"AWS::S3::Bucket\",}}}").unwrap_err();
+    assert!(e.to_string().starts_with("t.json: -: the template does not parse as JSON: line 1"), "{e}");
+}
+
+#[test]
+fn short_forms_become_long_forms() {
+    let t = "Resources:\n  R:\n    Type: X\n    Properties:\n      A: !Sub 'a-${B}'\n      G: !GetAtt Role.Arn\n      J: !Join ['', [x, !Ref AWS::Region]]\n";
+    let tpl = parse("t.yaml", t).unwrap().unwrap();
+    let p = &tpl.json["Resources"]["R"]["Properties"];
+    assert_eq!(p["A"], json!({"Fn::Sub": "a-${B}"}));
+    assert_eq!(p["G"], json!({"Fn::GetAtt": ["Role", "Arn"]}));
+    assert_eq!(p["J"], json!({"Fn::Join": ["", ["x", {"Ref": "AWS::Region"}]]}));
+}
+
+#[test]
+fn intrinsics_render() {
+    let t = r#"{"Parameters": {"Env": {"Type": "String", "Default": "prod"}},
+      "Conditions": {"IsProd": {"Fn::Equals": [{"Ref": "Env"}, "prod"]}, "NotProd": {"Fn::Not": [{"Condition": "IsProd"}]}},
+      "Resources": {"B": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": {"Fn::Sub": "${Env}-b"}}},
+                    "R": {"Type": "AWS::IAM::Role", "Properties": {"RoleName": "r", "Path": "/ci/"}},
+                    "Q": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "q"}}}}"#;
+    let tpl = parse("t.json", t).unwrap().unwrap();
+    let c: Ctx = tpl.ctx(&live(), None);
+    let r = |v: serde_json::Value| c.render(&v);
+    assert_eq!(r(json!({"Fn::Sub": "arn:${AWS::Partition}:s3:::${B}/*"})).unwrap(), Some(json!("arn:aws:s3:::prod-b/*")));
+    assert_eq!(r(json!({"Fn::Sub": ["${X}-${!Lit}", {"X": {"Ref": "AWS::AccountId"}}]})).unwrap(), Some(json!("111122223333-${Lit}")));
+    assert_eq!(r(json!({"Fn::GetAtt": ["R", "Arn"]})).unwrap(), Some(json!("arn:aws:iam::111122223333:role/ci/r")));
+    assert_eq!(r(json!({"Fn::Sub": "${Q.Arn}"})).unwrap(), Some(json!("arn:aws:sqs:us-east-1:111122223333:q")));
+    assert_eq!(r(json!({"Fn::Select": [1, {"Fn::Split": [",", "a,b"]}]})).unwrap(), Some(json!("b")));
+    assert_eq!(r(json!({"Fn::If": ["NotProd", "x", {"Ref": "AWS::NoValue"}]})).unwrap(), None);
+    assert_eq!(r(json!(["a", {"Fn::If": ["IsProd", "p", "d"]}])).unwrap(), Some(json!(["a", "p"])));
+    let e = r(json!({"Fn::ImportValue": "x"})).unwrap_err();
+    assert!(e.expression.starts_with("Fn::ImportValue"), "{e:?}");
+    assert!(r(json!({"Fn::GetAtt": ["R", "RoleId"]})).is_err());
+}
+
+#[test]
+fn json_edits_keep_the_rest() {
+    let t = "{\n \"a\": [\n  1\n ],\n \"b\": \"x\"\n}\n";
+    let n = j::parse_json(t).unwrap();
+    let a = n.get("a").unwrap();
+    let out = j::append(t, a, &json!({"k": 2})).unwrap();
+    assert_eq!(out, "{\n \"a\": [\n  1,\n  {\n   \"k\": 2\n  }\n ],\n \"b\": \"x\"\n}\n");
+    let out = j::insert(t, &n, "c", &json!(true), None).unwrap();
+    assert_eq!(out, "{\n \"a\": [\n  1\n ],\n \"b\": \"x\",\n \"c\": true\n}\n");
+    let out = j::promote(t, n.get("b").unwrap(), &[json!("y")]).unwrap();
+    assert_eq!(out, "{\n \"a\": [\n  1\n ],\n \"b\": [\n  \"x\",\n  \"y\"\n ]\n}\n");
+}
+
+#[test]
+fn yaml_edits_keep_comments_and_tags() {
+    let t = "Statement:\n  # first\n  - Effect: Allow # keep\n    Resource: !Sub \"${B}\"\nNext: 1\n";
+    let root = node::parse_yaml(t).unwrap();
+    let (k, seq) = root.entry("Statement").unwrap();
+    let st = yaml::detect(t, &root, Some(&root));
+    let out = yaml::append(t, k, seq, &json!({"Effect": "Deny", "Resource": {"Fn::GetAtt": ["X", "Arn"]}}), &st).unwrap();
+    assert_eq!(out, "Statement:\n  # first\n  - Effect: Allow # keep\n    Resource: !Sub \"${B}\"\n  - Effect: Deny\n    Resource: !GetAtt X.Arn\nNext: 1\n");
+    let t2 = "C:\n  K: 'a' # why\n";
+    let r2 = node::parse_yaml(t2).unwrap();
+    let c = r2.get("C").unwrap();
+    let (k2, v2) = c.entry("K").unwrap();
+    let st2 = yaml::detect(t2, &r2, Some(&r2));
+    assert_eq!(yaml::promote(t2, k2, v2, &[json!("b")], &st2).unwrap(), "C:\n  K: # why\n    - 'a'\n    - 'b'\n");
+}
