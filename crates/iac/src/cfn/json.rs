@@ -163,18 +163,73 @@ pub fn indent_unit(text: &str) -> String {
 }
 
 /// `v` pretty-printed with `unit` indentation, every line after the first prefixed with `base`.
+/// `compact`: on one line. In a template that writes intrinsics inline (`{ "Ref": "X" }`), new
+/// intrinsics are written inline too.
 pub fn write_value(v: &Json, unit: &str, base: &str, compact: bool) -> String {
+    write_in(v, unit, base, compact, false)
+}
+
+fn write_in(v: &Json, unit: &str, base: &str, compact: bool, inline_intrinsics: bool) -> String {
     if compact {
-        return serde_json::to_string(v).unwrap_or_default().replace("\":", "\": ").replace(",\"", ", \"");
+        return inline(v);
     }
-    let mut out = Vec::new();
-    let fmt = serde_json::ser::PrettyFormatter::with_indent(unit.as_bytes());
-    let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
-    if serde::Serialize::serialize(v, &mut ser).is_err() {
-        return "null".into();
+    let mut out = String::new();
+    pretty(v, unit, base, inline_intrinsics, &mut out);
+    out
+}
+
+fn is_intrinsic(v: &Json) -> bool {
+    v.as_object().is_some_and(|o| o.len() == 1 && o.keys().all(|k| k == "Ref" || k.starts_with("Fn::")))
+}
+
+/// One line, with a space after `:` and `,` and inside braces, as hand-written templates do.
+fn inline(v: &Json) -> String {
+    match v {
+        Json::Object(o) if o.is_empty() => "{}".into(),
+        Json::Object(o) => format!("{{ {} }}", o.iter().map(|(k, x)| format!("{}: {}", Json::String(k.clone()), inline(x))).collect::<Vec<_>>().join(", ")),
+        Json::Array(l) => format!("[{}]", l.iter().map(inline).collect::<Vec<_>>().join(", ")),
+        other => other.to_string(),
     }
-    let s = String::from_utf8(out).unwrap_or_default();
-    s.lines().enumerate().map(|(i, l)| if i == 0 { l.to_string() } else { format!("{base}{l}") }).collect::<Vec<_>>().join("\n")
+}
+
+fn pretty(v: &Json, unit: &str, ind: &str, ii: bool, out: &mut String) {
+    if ii && is_intrinsic(v) && inline(v).len() <= 100 {
+        out.push_str(&inline(v));
+        return;
+    }
+    let inner = format!("{ind}{unit}");
+    match v {
+        Json::Object(o) if !o.is_empty() => {
+            out.push_str("{\n");
+            for (i, (k, x)) in o.iter().enumerate() {
+                out.push_str(&inner);
+                out.push_str(&Json::String(k.clone()).to_string());
+                out.push_str(": ");
+                pretty(x, unit, &inner, ii, out);
+                out.push_str(if i + 1 < o.len() { ",\n" } else { "\n" });
+            }
+            out.push_str(ind);
+            out.push('}');
+        }
+        Json::Array(l) if !l.is_empty() => {
+            out.push_str("[\n");
+            for (i, x) in l.iter().enumerate() {
+                out.push_str(&inner);
+                pretty(x, unit, &inner, ii, out);
+                out.push_str(if i + 1 < l.len() { ",\n" } else { "\n" });
+            }
+            out.push_str(ind);
+            out.push(']');
+        }
+        Json::Object(_) => out.push_str("{}"),
+        Json::Array(_) => out.push_str("[]"),
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// Whether the template writes intrinsics inline (`{ "Ref": "X" }`, `{"Fn::Sub": "..."}`).
+fn inline_style(text: &str) -> bool {
+    ["{ \"Ref\":", "{ \"Fn::", "{\"Ref\":", "{\"Fn::"].iter().any(|p| text.contains(p))
 }
 
 /// Whether the node is written on one line.
@@ -186,16 +241,17 @@ fn one_line(text: &str, n: &Node) -> bool {
 pub fn append(text: &str, arr: &Node, v: &Json) -> Result<String, String> {
     let Kind::Seq(items) = &arr.kind else { return Err("not a list".into()) };
     let unit = indent_unit(text);
+    let ii = inline_style(text);
     let base = indent_at(text, arr.start);
     let (at, ins) = match items.last() {
         Some(last) if one_line(text, arr) => (last.end, format!(", {}", write_value(v, &unit, "", true))),
         Some(last) => {
             let ind = indent_at(text, last.start);
-            (last.end, format!(",\n{ind}{}", write_value(v, &unit, &ind, false)))
+            (last.end, format!(",\n{ind}{}", write_in(v, &unit, &ind, false, ii)))
         }
         None => {
             let ind = format!("{base}{unit}");
-            (arr.start + 1, format!("\n{ind}{}\n{base}", write_value(v, &unit, &ind, false)))
+            (arr.start + 1, format!("\n{ind}{}\n{base}", write_in(v, &unit, &ind, false, ii)))
         }
     };
     Ok(format!("{}{}{}", &text[..at], ins, &text[at..]))
@@ -205,6 +261,7 @@ pub fn append(text: &str, arr: &Node, v: &Json) -> Result<String, String> {
 pub fn insert(text: &str, obj: &Node, key: &str, v: &Json, after: Option<&str>) -> Result<String, String> {
     let Kind::Map(entries) = &obj.kind else { return Err("not an object".into()) };
     let unit = indent_unit(text);
+    let ii = inline_style(text);
     let k = serde_json::to_string(key).unwrap_or_default();
     let prev = after.and_then(|a| entries.iter().find(|(k, _)| k.name == a)).or(entries.last());
     let (at, ins) = match prev {
@@ -214,12 +271,12 @@ pub fn insert(text: &str, obj: &Node, key: &str, v: &Json, after: Option<&str>) 
         }
         Some((pk, pv)) => {
             let ind = indent_at(text, pk.start);
-            (pv.end, format!(",\n{ind}{k}: {}", write_value(v, &unit, &ind, false)))
+            (pv.end, format!(",\n{ind}{k}: {}", write_in(v, &unit, &ind, false, ii)))
         }
         None => {
             let base = indent_at(text, obj.start);
             let ind = format!("{base}{unit}");
-            (obj.start + 1, format!("\n{ind}{k}: {}\n{base}", write_value(v, &unit, &ind, false)))
+            (obj.start + 1, format!("\n{ind}{k}: {}\n{base}", write_in(v, &unit, &ind, false, ii)))
         }
     };
     Ok(format!("{}{}{}", &text[..at], ins, &text[at..]))
@@ -229,11 +286,12 @@ pub fn insert(text: &str, obj: &Node, key: &str, v: &Json, after: Option<&str>) 
 pub fn promote(text: &str, n: &Node, added: &[Json]) -> Result<String, String> {
     let old = &text[n.start..n.end];
     let unit = indent_unit(text);
+    let ii = inline_style(text);
     if one_line(text, n) && added.iter().all(|a| !a.is_object()) && !old.starts_with('{') {
         let base = indent_at(text, n.start);
         let ind = format!("{base}{unit}");
         let mut parts = vec![old.to_string()];
-        parts.extend(added.iter().map(|a| write_value(a, &unit, &ind, false)));
+        parts.extend(added.iter().map(|a| write_in(a, &unit, &ind, false, ii)));
         let body = parts.iter().map(|p| format!("{ind}{p}")).collect::<Vec<_>>().join(",\n");
         return Ok(format!("{}[\n{body}\n{base}]{}", &text[..n.start], &text[n.end..]));
     }
@@ -241,7 +299,7 @@ pub fn promote(text: &str, n: &Node, added: &[Json]) -> Result<String, String> {
     let ind = format!("{base}{unit}");
     let old_re = old.replace('\n', &format!("\n{unit}"));
     let mut parts = vec![old_re];
-    parts.extend(added.iter().map(|a| write_value(a, &unit, &ind, false)));
+    parts.extend(added.iter().map(|a| write_in(a, &unit, &ind, false, ii)));
     let body = parts.iter().map(|p| format!("{ind}{p}")).collect::<Vec<_>>().join(",\n");
     Ok(format!("{}[\n{body}\n{base}]{}", &text[..n.start], &text[n.end..]))
 }
