@@ -101,6 +101,21 @@ fn do_promote(tpl: &Template, path: &[Json], added: &[Json], st: &yaml::YStyle) 
     }
 }
 
+/// The first policy document of the template (its quoting is the one new documents follow).
+fn first_doc(n: &node::Node) -> Option<&node::Node> {
+    match &n.kind {
+        Kind::Map(m) => m.iter().find_map(|(k, v)| {
+            if ["PolicyDocument", "AssumeRolePolicyDocument", "KeyPolicy", "ResourcePolicy"].contains(&k.name.as_str()) && matches!(v.kind, Kind::Map(_)) {
+                Some(v)
+            } else {
+                first_doc(v)
+            }
+        }),
+        Kind::Seq(l) => l.iter().find_map(first_doc),
+        _ => None,
+    }
+}
+
 /// Whether every mapping of the document has its keys sorted (the CDK writes them so).
 fn sorted_keys(n: &node::Node) -> bool {
     match &n.kind {
@@ -178,7 +193,7 @@ fn patch(wanted: &Wanted, located: &Located, sources: &Sources) -> Result<Patche
         notes.push(format!("patched {} of {} in place", doc.last().and_then(Json::as_str).unwrap_or("the policy"), located.resource));
         (cur.text, doc, Some(before))
     } else {
-        let st = yaml::detect(&tpl.text, &tpl.root, None);
+        let st = yaml::detect(&tpl.text, &tpl.root, first_doc(&tpl.root));
         let doc_value = styler.value(&wanted.edit.after);
         match d.get("create").and_then(Json::as_str) {
             Some("policies_entry") => {
