@@ -64,8 +64,17 @@ fn resolve(tpl: &Template, doc: &[Json], rel: &[Seg]) -> Option<Vec<Json>> {
     Some(path)
 }
 
+/// Whether a node on the way to `path` (the value itself excluded) is written in flow style
+/// (`{ AWS: x }`, `[a, b]`): the YAML line edits do not go inside those.
+fn inside_flow(tpl: &Template, path: &[Json]) -> bool {
+    tpl.format == Format::Yaml && (0..path.len()).any(|i| tpl.node_at(&path[..i]).is_some_and(|n| n.flow))
+}
+
 /// Append `v` to the list at `path`.
 fn do_append(tpl: &Template, path: &[Json], v: &Json, st: &yaml::YStyle) -> Result<String, String> {
+    if inside_flow(tpl, path) {
+        return Err("the list is inside a flow-style {..}/[..] value; write it in block style or patch it by hand".into());
+    }
     let node = tpl.node_at(path).ok_or("the list is not in the template")?;
     if !matches!(node.kind, Kind::Seq(_)) || node.tag.is_some() {
         return Err("the value is not a plain list in the template (an intrinsic builds it)".into());
@@ -80,6 +89,9 @@ fn do_append(tpl: &Template, path: &[Json], v: &Json, st: &yaml::YStyle) -> Resu
 }
 
 fn do_insert(tpl: &Template, path: &[Json], key: &str, v: &Json, after: Option<&str>, st: &yaml::YStyle) -> Result<String, String> {
+    if inside_flow(tpl, path) {
+        return Err("the mapping is inside a flow-style {..}/[..] value; write it in block style or patch it by hand".into());
+    }
     let node = tpl.node_at(path).ok_or("the mapping is not in the template")?;
     if !matches!(node.kind, Kind::Map(_)) || node.tag.is_some() {
         return Err("the value is not a plain mapping in the template".into());
@@ -91,6 +103,9 @@ fn do_insert(tpl: &Template, path: &[Json], key: &str, v: &Json, after: Option<&
 }
 
 fn do_promote(tpl: &Template, path: &[Json], added: &[Json], st: &yaml::YStyle) -> Result<String, String> {
+    if inside_flow(tpl, path) {
+        return Err("the value is inside a flow-style {..}/[..] mapping; write it in block style or patch it by hand".into());
+    }
     let node = tpl.node_at(path).ok_or("the value is not in the template")?;
     match tpl.format {
         Format::Json => json::promote(&tpl.text, node, added),

@@ -87,3 +87,20 @@ fn yaml_edits_keep_comments_and_tags() {
     let st2 = yaml::detect(t2, &r2, Some(&r2));
     assert_eq!(yaml::promote(t2, k2, v2, &[json!("b")], &st2).unwrap(), "C:\n  K: # why\n    - 'a'\n    - 'b'\n");
 }
+
+#[test]
+fn flow_values_are_refused_not_broken() {
+    use crate::delta::PolicyEdit;
+    use crate::model::{Backend, Slot, SourceFile, Sources, Wanted};
+    let t = "Resources:\n  P:\n    Type: AWS::IAM::ManagedPolicy\n    Properties:\n      ManagedPolicyName: b\n      PolicyDocument:\n        Statement:\n          - { Effect: Deny, Action: '*', Resource: '*', Condition: { ArnNotEquals: { aws:PrincipalArn: 'arn:aws:iam::111122223333:role/a' } } }\n";
+    let before = json!({"Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*", "Condition": {"ArnNotEquals": {"aws:PrincipalArn": "arn:aws:iam::111122223333:role/a"}}}]});
+    let mut after = before.clone();
+    after["Statement"][0]["Condition"]["ArnNotEquals"]["aws:PrincipalArn"] = json!(["arn:aws:iam::111122223333:role/a", "arn:aws:iam::111122223333:role/b"]);
+    let edit = PolicyEdit::new(Some(&before), &after).unwrap();
+    let w = Wanted { change: "c1".into(), layer: "permissions_boundary".into(), slot: Slot::Boundary { policy_arn: "arn:aws:iam::111122223333:policy/b".into(), policy_name: "b".into() }, edit };
+    let sources = Sources { files: vec![SourceFile { path: "p.yaml".into(), text: t.into() }], live: live(), ..Sources::default() };
+    let (locs, errs) = super::CloudFormation.locate(&w, &sources);
+    assert!(errs.is_empty() && locs.len() == 1, "{locs:?} {errs:?}");
+    let e = super::CloudFormation.patch(&w, &locs[0], &sources).unwrap_err();
+    assert!(e.to_string().contains("flow-style"), "{e}");
+}
