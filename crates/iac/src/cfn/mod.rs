@@ -152,6 +152,15 @@ fn sort_keys(v: &Json) -> Json {
     }
 }
 
+/// A patched text with the original's CRLF line ends kept (when every line had one).
+fn keep_newlines(orig: &str, new: String) -> String {
+    let crlf = orig.matches("\r\n").count();
+    if crlf == 0 || crlf != orig.matches('\n').count() {
+        return new;
+    }
+    new.replace("\r\n", "\n").replace('\n', "\r\n")
+}
+
 fn reparse(file: &str, text: &str) -> Result<Template, IacError> {
     match template::parse(file, text)? {
         Some(t) => Ok(t),
@@ -203,7 +212,7 @@ fn patch(wanted: &Wanted, located: &Located, sources: &Sources) -> Result<Patche
                 }
             }
             .map_err(err)?;
-            cur = reparse(&file.path, &text)?;
+            cur = reparse(&file.path, &keep_newlines(&file.text, text))?;
         }
         notes.push(format!("patched {} of {} in place", doc.last().and_then(Json::as_str).unwrap_or("the policy"), located.resource));
         (cur.text, doc, Some(before))
@@ -250,6 +259,7 @@ fn patch(wanted: &Wanted, located: &Located, sources: &Sources) -> Result<Patche
             _ => return Err(err("nothing to patch (internal error: no document and no creation)".into())),
         }
     };
+    let text = keep_newlines(&file.text, text);
     let new = reparse(&file.path, &text)?;
     let ctx2 = new.ctx(&sources.live, stack);
     let rendered_after = match new.node_at(&doc_after) {

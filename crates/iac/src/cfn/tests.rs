@@ -104,3 +104,21 @@ fn flow_values_are_refused_not_broken() {
     let e = super::CloudFormation.patch(&w, &locs[0], &sources).unwrap_err();
     assert!(e.to_string().contains("flow-style"), "{e}");
 }
+
+#[test]
+fn crlf_templates_stay_crlf() {
+    use crate::delta::PolicyEdit;
+    use crate::model::{Backend, Slot, SourceFile, Sources, Wanted};
+    let t = "Resources:\r\n  P:\r\n    Type: AWS::IAM::ManagedPolicy\r\n    Properties:\r\n      ManagedPolicyName: b\r\n      PolicyDocument:\r\n        Statement:\r\n          - Effect: Allow\r\n            Action: s3:GetObject\r\n            Resource: '*'\r\n";
+    let s0 = json!({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"});
+    let s1 = json!({"Effect": "Allow", "Action": "s3:PutObject", "Resource": "*"});
+    let edit = PolicyEdit::new(Some(&json!({"Statement": [s0.clone()]})), &json!({"Statement": [s0, s1]})).unwrap();
+    let w = Wanted { change: "c1".into(), layer: "permissions_boundary".into(), slot: Slot::Boundary { policy_arn: "arn:aws:iam::111122223333:policy/b".into(), policy_name: "b".into() }, edit: edit.clone() };
+    let sources = Sources { files: vec![SourceFile { path: "p.yaml".into(), text: t.into() }], live: live(), ..Sources::default() };
+    let (locs, _) = super::CloudFormation.locate(&w, &sources);
+    let p = super::CloudFormation.patch(&w, &locs[0], &sources).unwrap();
+    let after = &p.edits[0].after;
+    assert_eq!(after.matches("\r\n").count(), after.matches('\n').count(), "{after:?}");
+    assert!(after.starts_with(t), "{after:?}");
+    assert!(crate::delta::same_policy(p.rendered_after.as_ref().unwrap(), &edit.after));
+}
