@@ -341,6 +341,10 @@ pub fn promote(text: &str, key: &Key, n: &Node, added: &[Json], st: &YStyle) -> 
         out.push_str(&text[la + line.len()..]);
         return Ok(out);
     }
+    let (on_line, _) = split_comment(rest);
+    if !on_line.trim().is_empty() {
+        return Err(format!("the value starts on the key's line ({}) and goes on below: promote it by hand", on_line.trim()));
+    }
     // A block value on the next lines: it becomes the first item.
     let end = region_end(text, key);
     let body = &text[la + line.len()..end];
