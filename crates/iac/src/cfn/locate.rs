@@ -43,11 +43,15 @@ fn physical_matches(t: &Target, phys: &str) -> bool {
     }
 }
 
-/// Whether a template resource is the target, offline (by its name property).
-fn offline_matches(t: &Target, ctx: &Ctx, logical: &str, props: &Json) -> bool {
+/// Whether a template resource is the target, offline (by its name property). A KMS key has no
+/// name property: offline it is the key whose rendered `KeyPolicy` is the live policy (`before`).
+fn offline_matches(t: &Target, ctx: &Ctx, logical: &str, props: &Json, before: Option<&Json>) -> bool {
     let rendered = |k: &str| props.get(k).and_then(|v| ctx.value(v).ok()).and_then(|v| v.as_str().map(String::from));
     match t.ty {
-        "AWS::KMS::Key" => false,
+        "AWS::KMS::Key" => match (before, props.get("KeyPolicy").and_then(|p| ctx.value(p).ok())) {
+            (Some(b), Some(r)) => crate::delta::same_policy(b, &r),
+            _ => false,
+        },
         "AWS::SQS::Queue" => rendered("QueueName").as_deref() == Some(t.id.as_str()),
         "AWS::SecretsManager::Secret" => {
             let name = t.id.split(":secret:").nth(1).unwrap_or_default();
@@ -64,7 +68,7 @@ fn stack_matches_template(s: &Stack, t: &Template) -> bool {
 }
 
 /// Every owner of `slot` in the sources.
-pub fn locate(slot: &Slot, sources: &Sources) -> (Vec<Located>, Vec<IacError>) {
+pub fn locate(slot: &Slot, before: Option<&Json>, sources: &Sources) -> (Vec<Located>, Vec<IacError>) {
     let mut errs = Vec::new();
     let mut templates = Vec::new();
     for f in sources.files.iter().filter(|f| is_candidate(&f.path)) {
@@ -80,7 +84,7 @@ pub fn locate(slot: &Slot, sources: &Sources) -> (Vec<Located>, Vec<IacError>) {
         for tpl in &templates {
             let ctx = tpl.ctx(&sources.live, None);
             for (id, ty, props) in tpl.resources() {
-                if ty == t.ty && offline_matches(&t, &ctx, &id, &props) {
+                if ty == t.ty && offline_matches(&t, &ctx, &id, &props, before) {
                     out.extend(owners(slot, tpl, &ctx, &id, None));
                 }
             }

@@ -30,7 +30,7 @@ impl Backend for CloudFormation {
     }
 
     fn locate(&self, wanted: &Wanted, sources: &Sources) -> (Vec<Located>, Vec<IacError>) {
-        locate::locate(&wanted.slot, sources)
+        locate::locate(&wanted.slot, wanted.edit.before.as_ref(), sources)
     }
 
     fn patch(&self, wanted: &Wanted, located: &Located, sources: &Sources) -> Result<Patched, IacError> {
