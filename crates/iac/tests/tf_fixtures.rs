@@ -158,6 +158,6 @@ fn terraform_corpus() {
             }
         }
     }
-    assert!(count >= 8, "only {count} cases");
     assert!(failures.is_empty(), "{} of {count} cases failed:\n{}", failures.len(), failures.join("\n\n"));
+    assert!(count >= 8, "only {count} cases");
 }

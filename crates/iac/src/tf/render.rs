@@ -219,10 +219,11 @@ impl<'a> Ctx<'a> {
     fn resource(&self, lvl: usize, mode: &str, t: &str, n: &str, e: &Expression) -> Result<Json, Unrenderable> {
         let module = &self.levels[lvl].module;
         let found: Vec<_> = self.state.instances.iter().filter(|i| &i.module == module && i.mode == mode && i.rtype == t && i.name == n).collect();
+        // A policy document is built from the configuration (it may be the part being patched).
+        if mode == "data" && t == "aws_iam_policy_document" && hcl::find_block(&self.levels[lvl].files, "data", &[t, n]).is_some() {
+            return self.policy_document(lvl, n, e);
+        }
         if found.is_empty() {
-            if mode == "data" && t == "aws_iam_policy_document" {
-                return self.policy_document(lvl, n, e);
-            }
             return Err(un(e, format!("{} is not in the state {}", if mode == "data" { format!("data.{t}.{n}") } else { format!("{t}.{n}") }, self.state.origin)));
         }
         match &found[0].key {
