@@ -100,7 +100,9 @@ pub fn matches<'s>(st: &'s State, slot: &Slot) -> Vec<(&'s Instance, Form, Strin
                 }
                 if role_name.is_some() && is(i, "aws_iam_role") && i.attr("name") == Some(owner) {
                     let inl = i.attrs.get("inline_policy").and_then(Json::as_array).map(|l| l.iter().any(|p| p.get("name").and_then(Json::as_str) == Some(policy_name))).unwrap_or(false);
-                    if inl {
+                    // The provider also lists policies of separate aws_iam_role_policy resources here.
+                    let separate = st.instances.iter().any(|o| is(o, "aws_iam_role_policy") && o.attr("role").map(|r| r == owner || arn_name(r) == owner).unwrap_or(false) && o.attr("name") == Some(policy_name.as_str()));
+                    if inl && !separate {
                         out.push((i, Form::InlineBlock, "policy".into(), policy_name.clone()));
                     }
                 }

@@ -231,6 +231,9 @@ fn patch_existing(wanted: &Wanted, located: &Located, sources: &Sources, st: &St
         Shape::Document(n) => format!("edited data.aws_iam_policy_document.{n}"),
         Shape::File(p, t) => format!("edited the policy file {p}{}", if *t { " (templatefile)" } else { "" }),
     });
+    if let Some(k) = &inst.key {
+        notes.push(format!("{} is instance {k} of a block with count/for_each: the edit applies to every instance of {}", located.resource, w.labels.join(".")));
+    }
     if let (Ok(b), Some(live)) = (&before, &wanted.edit.before) {
         if !crate::delta::same_policy(b, live) {
             notes.push("the configuration's policy already differs from the live policy (drift)".into());
