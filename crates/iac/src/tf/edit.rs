@@ -113,8 +113,23 @@ pub fn append_to_array(text: &str, a: &Expression, new_of: &dyn Fn(&str) -> Stri
     }
 }
 
+/// The style of a sibling object: member commas, one-line small objects.
+fn sibling(style: &Style, text: &str, e: Option<&Expression>) -> Style {
+    let mut s = style.clone();
+    if let Some(Expression::Object(o)) = e {
+        s.obj_commas = o.iter().any(|(_, v)| matches!(v.terminator(), hcl_edit::expr::ObjectValueTerminator::Comma));
+        s.inline_objects = o.iter().any(|(_, v)| v.expr().is_object() && v.expr().span().map(|r| !text[r].contains('\n')).unwrap_or(false));
+    }
+    s
+}
+
 /// Apply one op to the `jsonencode` object at `doc` in `text`.
 pub fn hcl_op(text: &str, doc: &Expression, op: &Op, style: &Style) -> Result<String, String> {
+    let near = match op {
+        Op::Append { path, .. } => find(doc, path).and_then(|a| a.as_array()).and_then(|a| a.iter().last()),
+        Op::Insert { path, .. } | Op::Promote { path, .. } => find(doc, &path[..path.len().saturating_sub(1)]),
+    };
+    let style = &sibling(style, text, near);
     match op {
         Op::Append { path, value } => {
             let a = find(doc, path).ok_or_else(|| format!("{} is not a literal list in the HCL", show(path)))?;

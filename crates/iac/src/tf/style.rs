@@ -18,6 +18,10 @@ pub struct Style {
     pub trailing_comma: bool,
     /// Known values and the reference that writes them, longest value first.
     pub refs: Vec<(String, String)>,
+    /// Object members end with a comma (`Effect = "Allow",`).
+    pub obj_commas: bool,
+    /// Small objects are written on one line (`Principal = { AWS = "..." }`).
+    pub inline_objects: bool,
 }
 
 const ARN_TYPES: [&str; 7] = ["aws_s3_bucket", "aws_iam_role", "aws_iam_user", "aws_kms_key", "aws_sqs_queue", "aws_secretsmanager_secret", "aws_iam_policy"];
@@ -43,7 +47,7 @@ impl Style {
             }
             refs.sort_by_key(|r| std::cmp::Reverse(r.0.len()));
         }
-        Style { unit: unit.unwrap_or_else(|| "  ".into()), align: true, trailing_comma, refs }
+        Style { unit: unit.unwrap_or_else(|| "  ".into()), align: true, trailing_comma, refs, obj_commas: false, inline_objects: false }
     }
 
     /// A string as a reference or a template with one: `(text, is_bare_reference)`.
@@ -97,10 +101,19 @@ impl Style {
                 out
             }
             Json::Object(o) if o.is_empty() => "{}".into(),
+            Json::Object(o) if self.inline_objects && o.len() == 1 && o.values().all(|x| !x.is_object() && !(x.is_array() && x.as_array().map(|l| l.len() > 1).unwrap_or(false))) => {
+                let (k, x) = o.iter().next().map(|(k, x)| (hcl_key(k), self.hcl(x, ind))).unwrap_or_default();
+                format!("{{ {k} = {x} }}")
+            }
             Json::Object(o) => {
                 let inner = format!("{ind}{}", self.unit);
                 let rows: Vec<(String, String)> = o.iter().map(|(k, x)| (hcl_key(k), self.hcl(x, &inner))).collect();
-                format!("{{\n{}\n{ind}}}", self.attrs(&rows, &inner))
+                let mut body = self.attrs(&rows, &inner);
+                if self.obj_commas {
+                    body = body.split('\n').map(|l| l.to_string()).collect::<Vec<_>>().join("\n");
+                    body = comma_rows(&body, &inner);
+                }
+                format!("{{\n{body}\n{ind}}}")
             }
             other => other.to_string(),
         }
@@ -125,6 +138,18 @@ impl Style {
         }
         out.join("\n")
     }
+}
+
+/// A comma after every member of an object body whose members start at `inner`.
+fn comma_rows(body: &str, inner: &str) -> String {
+    let lines: Vec<&str> = body.split('\n').collect();
+    let mut out: Vec<String> = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        // A member ends where the next line starts a member at `inner` (or at the end).
+        let next_is_member = lines.get(i + 1).map(|n| n.starts_with(inner) && !n[inner.len()..].starts_with([' ', '\t', '}', ']'])).unwrap_or(true);
+        out.push(if next_is_member { format!("{l},") } else { l.to_string() });
+    }
+    out.join("\n")
 }
 
 /// An HCL object key: bare when it is an identifier.
