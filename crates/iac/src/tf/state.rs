@@ -130,33 +130,27 @@ fn walk_show(m: &Json, out: &mut Vec<Instance>) {
     }
 }
 
-/// The accounts named by ARNs in the state's attribute values.
+/// The accounts the state's resources live in: the account field of each resource's own `arn`
+/// and `data.aws_caller_identity`'s `account_id` (ARNs inside policies may name other accounts
+/// on purpose, so they are not counted).
 pub fn accounts(state: &State) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    fn walk(v: &Json, out: &mut Vec<String>) {
-        match v {
-            Json::String(s) if s.starts_with("arn:") => {
-                let parts: Vec<&str> = s.splitn(6, ':').collect();
-                if let Some(a) = parts.get(4) {
-                    if a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) && !out.iter().any(|x| x == a) {
-                        out.push(a.to_string());
-                    }
-                }
-            }
-            Json::Array(l) => l.iter().for_each(|x| walk(x, out)),
-            Json::Object(o) => o.values().for_each(|x| walk(x, out)),
-            _ => {}
+    let mut add = |a: &str| {
+        if a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) && !out.iter().any(|x| x == a) {
+            out.push(a.to_string());
         }
-    }
+    };
     for i in &state.instances {
-        for k in ["arn", "account_id", "owner_id"] {
-            if let Some(s) = i.attr(k) {
-                if k != "arn" && s.len() == 12 && !out.iter().any(|x| x == s) {
-                    out.push(s.to_string());
-                }
+        if let Some(arn) = i.attr("arn") {
+            if let Some(a) = arn.splitn(6, ':').nth(4) {
+                add(a);
             }
         }
-        walk(&i.attrs, &mut out);
+        if i.rtype == "aws_caller_identity" {
+            if let Some(a) = i.attr("account_id") {
+                add(a);
+            }
+        }
     }
     out
 }
