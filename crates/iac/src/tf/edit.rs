@@ -118,7 +118,10 @@ fn sibling(style: &Style, text: &str, e: Option<&Expression>) -> Style {
     let mut s = style.clone();
     if let Some(Expression::Object(o)) = e {
         s.obj_commas = o.iter().any(|(_, v)| matches!(v.terminator(), hcl_edit::expr::ObjectValueTerminator::Comma));
-        s.inline_objects = o.iter().any(|(_, v)| v.expr().is_object() && v.expr().span().map(|r| !text[r].contains('\n')).unwrap_or(false));
+        let objects: Vec<bool> = o.iter().filter(|(_, v)| v.expr().is_object()).map(|(_, v)| v.expr().span().map(|r| !text[r].contains('\n')).unwrap_or(false)).collect();
+        if !objects.is_empty() {
+            s.inline_objects = objects.iter().any(|x| *x);
+        }
     }
     s
 }

@@ -22,6 +22,9 @@ pub struct Style {
     pub obj_commas: bool,
     /// Small objects are written on one line (`Principal = { AWS = "..." }`).
     pub inline_objects: bool,
+    /// ARN fields written with data sources: (field index, value, reference), e.g.
+    /// `(4, "111122223333", "data.aws_caller_identity.current.account_id")`.
+    pub pseudo: Vec<(usize, String, String)>,
 }
 
 const ARN_TYPES: [&str; 7] = ["aws_s3_bucket", "aws_iam_role", "aws_iam_user", "aws_kms_key", "aws_sqs_queue", "aws_secretsmanager_secret", "aws_iam_policy"];
@@ -47,7 +50,26 @@ impl Style {
             }
             refs.sort_by_key(|r| std::cmp::Reverse(r.0.len()));
         }
-        Style { unit: unit.unwrap_or_else(|| "  ".into()), align: true, trailing_comma, refs, obj_commas: false, inline_objects: false }
+        let mut pseudo = Vec::new();
+        if uses_refs {
+            for i in state.instances.iter().filter(|i| i.module == level.module && i.mode == "data" && i.key.is_none()) {
+                let declared = level.files.iter().any(|f| f.body.blocks().any(|b| b.ident.as_str() == "data" && super::hcl::labels(b) == [i.rtype.as_str(), i.name.as_str()]));
+                let (field, attr) = match i.rtype.as_str() {
+                    "aws_partition" => (1, "partition"),
+                    "aws_region" => (3, "name"),
+                    "aws_caller_identity" => (4, "account_id"),
+                    _ => continue,
+                };
+                if let (Some(v), true) = (i.attr(attr), declared) {
+                    pseudo.push((field, v.to_string(), format!("data.{}.{}.{attr}", i.rtype, i.name)));
+                }
+            }
+        }
+        let inline_objects = text.lines().any(|l| {
+            let t = l.trim();
+            t.contains("= { ") && t.ends_with('}') && !t.ends_with("{}")
+        });
+        Style { unit: unit.unwrap_or_else(|| "  ".into()), align: true, trailing_comma, refs, obj_commas: false, inline_objects, pseudo }
     }
 
     /// A string as a reference or a template with one: `(text, is_bare_reference)`.
@@ -65,12 +87,32 @@ impl Style {
         None
     }
 
+    /// An ARN whose partition/region/account fields are written with the data sources the
+    /// configuration declares, as template text (`None` when nothing is replaced).
+    fn pseudo_arn(&self, s: &str) -> Option<String> {
+        if !s.starts_with("arn:") || self.pseudo.is_empty() {
+            return None;
+        }
+        let mut parts: Vec<String> = s.splitn(6, ':').map(escape_tpl).collect();
+        let mut hit = false;
+        for (field, value, r) in &self.pseudo {
+            if s.splitn(6, ':').nth(*field) == Some(value.as_str()) && parts.len() == 6 {
+                parts[*field] = format!("${{{r}}}");
+                hit = true;
+            }
+        }
+        hit.then(|| parts.join(":"))
+    }
+
     /// An HCL string literal or reference for `s`.
     pub fn hcl_string(&self, s: &str) -> String {
         match self.reference(s) {
             Some((r, true)) => r,
             Some((t, false)) => format!("\"{}\"", t.replace('"', "\\\"")),
-            None => format!("\"{}\"", escape_tpl(&escape_str(s))),
+            None => match self.pseudo_arn(s) {
+                Some(t) => format!("\"{}\"", t.replace('"', "\\\"")),
+                None => format!("\"{}\"", escape_tpl(&escape_str(s))),
+            },
         }
     }
 
@@ -79,7 +121,10 @@ impl Style {
         match self.reference(s) {
             Some((r, true)) => format!("\"${{{r}}}\""),
             Some((t, false)) => format!("\"{t}\""),
-            None => escape_tpl(&Json::String(s.to_string()).to_string()),
+            None => match self.pseudo_arn(s) {
+                Some(t) => format!("\"{t}\""),
+                None => escape_tpl(&Json::String(s.to_string()).to_string()),
+            },
         }
     }
 
