@@ -8,7 +8,7 @@ use serde_json::Value as Json;
 
 use crate::cfn::CloudFormation;
 use crate::delta::PolicyEdit;
-use crate::model::{Backend, FileEdit, IacError, Live, Patched, Slot, SourceFile, Sources, Tool, Unrenderable, Wanted};
+use crate::model::{Backend, FileEdit, IacError, Patched, Slot, SourceFile, Sources, Tool, Unrenderable, Wanted};
 use crate::tf::Terraform;
 
 /// One patched target, as `fix -o json` lists it under `iac_changes`.

@@ -206,7 +206,7 @@ pub fn apply_op(text: &str, op: &Op, fmt: &dyn Fn(&Json, &str) -> String) -> Res
                 Some(last) => {
                     let (ls, le) = last.span();
                     let ind = line_indent(text, ls);
-                    let same_line = !text[s + 0..ls].contains('\n');
+                    let same_line = !text[*s..ls].contains('\n');
                     if same_line {
                         Ok(splice(le, le, &format!(", {}", fmt(value, &ind))))
                     } else {

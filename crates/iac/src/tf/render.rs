@@ -165,7 +165,7 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn root<'o>(&self, lvl: usize, name: &str, ops: &mut dyn Iterator<Item = &'o TraversalOperator>, e: &Expression) -> Result<Json, Unrenderable> {
+    fn root(&self, lvl: usize, name: &str, ops: &mut dyn Iterator<Item = &TraversalOperator>, e: &Expression) -> Result<Json, Unrenderable> {
         let mut attr = |what: &str| -> Result<String, Unrenderable> {
             match ops.next() {
                 Some(TraversalOperator::GetAttr(a)) => Ok(a.as_str().to_string()),

@@ -142,7 +142,7 @@ pub fn accounts(state: &State) -> Vec<String> {
     };
     for i in &state.instances {
         if let Some(arn) = i.attr("arn") {
-            if let Some(a) = arn.splitn(6, ':').nth(4) {
+            if let Some(a) = arn.split(':').nth(4) {
                 add(a);
             }
         }

@@ -146,7 +146,7 @@ impl Style {
                 out
             }
             Json::Object(o) if o.is_empty() => "{}".into(),
-            Json::Object(o) if self.inline_objects && o.len() == 1 && o.values().all(|x| !x.is_object() && !(x.is_array() && x.as_array().map(|l| l.len() > 1).unwrap_or(false))) => {
+            Json::Object(o) if self.inline_objects && o.len() == 1 && o.values().all(|x| !(x.is_object() || x.as_array().map(|l| l.len() > 1).unwrap_or(false))) => {
                 let (k, x) = o.iter().next().map(|(k, x)| (hcl_key(k), self.hcl(x, ind))).unwrap_or_default();
                 format!("{{ {k} = {x} }}")
             }
