@@ -16,6 +16,8 @@ pub mod locate;
 pub mod render;
 pub mod state;
 pub mod style;
+#[cfg(test)]
+mod tests;
 
 use hcl_edit::expr::{Expression, TraversalOperator};
 use serde_json::Value as Json;
@@ -50,6 +52,7 @@ impl Backend for Terraform {
                 };
                 let Some(level) = levels.last() else { continue };
                 match locate::resource_block(&level.files, &inst.rtype, &inst.name) {
+                    Some((fi, _)) if out.iter().any(|l: &Located| l.file == level.files[fi].path && l.resource == inst.address()) => {}
                     Some((fi, _)) => {
                         let detail = Detail { state: st.origin.clone(), dirs: levels.iter().map(|l| l.dir.clone()).collect(), module: inst.module.clone(), rtype: inst.rtype.clone(), name: inst.name.clone(), key: inst.key.clone(), form, attr, policy_name };
                         out.push(Located { tool: Tool::Terraform, file: level.files[fi].path.clone(), resource: inst.address(), stack: None, detail: serde_json::to_value(detail).unwrap_or(Json::Null) });
@@ -152,7 +155,7 @@ fn shape(ctx: &Ctx, e: &Expression) -> Result<Shape, String> {
                 }))
                 .collect();
             match names.as_slice() {
-                ["data", "aws_iam_policy_document", n, "json"] => Ok(Shape::Document(n.to_string())),
+                ["data", "aws_iam_policy_document", n, "json" | "minified_json"] => Ok(Shape::Document(n.to_string())),
                 _ => Err(format!("the policy is `{}`: not a form denyctl edits in place (jsonencode, heredoc, aws_iam_policy_document, file)", e.to_string().trim())),
             }
         }
