@@ -168,6 +168,13 @@ pub fn hcl_op(text: &str, doc: &Expression, op: &Op, style: &Style) -> Result<St
                 return Err(format!("{} is already a list", show(path)));
             }
             let (s, e) = span(x)?;
+            // Inside a one-line object, the list stays on the line.
+            let parent_one_line = find(doc, &path[..path.len().saturating_sub(1)]).and_then(|p| p.span()).map(|r| !text[r].contains('\n')).unwrap_or(false);
+            if parent_one_line && !text[s..e].contains('\n') {
+                let mut items = vec![text[s..e].to_string()];
+                items.extend(added.iter().map(|a| style.hcl(a, "")));
+                return Ok(splice(text, s, e, &format!("[{}]", items.join(", "))));
+            }
             let ind = line_indent(text, s);
             let inner = format!("{ind}{}", style.unit);
             let old = text[s..e].replace('\n', &format!("\n{}", style.unit));

@@ -248,6 +248,12 @@ pub fn apply_op(text: &str, op: &Op, fmt: &dyn Fn(&Json, &str) -> String) -> Res
         Op::Promote { path, added } => match find(&root, path) {
             Some(n @ (Node::Scalar(..) | Node::Obj(..))) => {
                 let (s, e) = n.span();
+                let parent_one_line = find(&root, &path[..path.len().saturating_sub(1)]).map(|p| p.span()).map(|(ps, pe)| !text[ps..pe].contains('\n')).unwrap_or(false);
+                if parent_one_line && !text[s..e].contains('\n') {
+                    let mut items = vec![text[s..e].to_string()];
+                    items.extend(added.iter().map(|a| fmt(a, "")));
+                    return Ok(splice(s, e, &format!("[{}]", items.join(", "))));
+                }
                 let ind = line_indent(text, s);
                 let inner = format!("{ind}{unit}");
                 let old = reindent(&text[s..e], &unit);

@@ -242,6 +242,7 @@ impl<'a> Ctx<'a> {
         let doc = super::doc::render(self, lvl, b)?;
         let mut m = Map::new();
         m.insert("json".into(), Json::String(doc.to_string()));
+        m.insert("minified_json".into(), Json::String(doc.to_string()));
         Ok(Json::Object(m))
     }
 
