@@ -161,3 +161,34 @@ fn terraform_corpus() {
     assert!(failures.is_empty(), "{} of {count} cases failed:\n{}", failures.len(), failures.join("\n\n"));
     assert!(count >= 8, "only {count} cases");
 }
+
+/// A plan without changes (the iac-01 incident's request), for [`patch_plan`] tests.
+const PLAN_SKELETON: &str = r#"{"plan_version": 1, "status": "ready", "request": {"principal": "arn:aws:sts::111122223333:assumed-role/deploy-role/GitHubActions", "action": "s3:PutObject", "resource": "arn:aws:s3:::prod-artifacts/releases/app.zip", "resource_account": "111122223333", "context": {"aws:PrincipalAccount": ["111122223333"], "aws:PrincipalArn": ["arn:aws:iam::111122223333:role/deploy-role"], "aws:PrincipalType": ["AssumedRole"]}}, "caller": {"kind": "role", "entity_arn": "arn:aws:iam::111122223333:role/deploy-role", "name": "deploy-role", "account": "111122223333"}, "scope": "exact", "versions_read": {"inline:deploy": null}, "changes": [], "handoffs": [], "alternatives": [], "verification": {"before": {"decision": "implicit_deny", "denied_by": ["identity"]}, "after": {"decision": "allow", "denied_by": []}, "with_handoffs": {"decision": "allow", "denied_by": []}, "depends_on_unknown": false}, "no_new_access": {"checked": 316, "newly_allowed": [], "widening_accepted": false}, "replay": {"principal": "arn:aws:sts::111122223333:assumed-role/deploy-role/GitHubActions", "action": "s3:PutObject", "resource": "arn:aws:s3:::prod-artifacts/releases/app.zip", "resource_account": "111122223333", "context": {"aws:PrincipalAccount": ["111122223333"], "aws:PrincipalArn": ["arn:aws:iam::111122223333:role/deploy-role"], "aws:PrincipalType": ["AssumedRole"]}}}"#;
+
+#[test]
+fn patch_plan_chains_two_changes_to_one_file() {
+    let dir = repo().join("tests/fixtures/iac/terraform/01-ci-role-jsonencode");
+    let mut files = Vec::new();
+    walk(&dir, &dir, &mut files);
+    let cases: Vec<Json> = serde_json::from_str(&std::fs::read_to_string(dir.join("cases.json")).expect("cases")).expect("JSON");
+    let mut plan: Json = serde_json::from_str(PLAN_SKELETON).expect("skeleton");
+    let mut changes = Vec::new();
+    for (i, c) in cases.iter().enumerate() {
+        let mut ch = serde_json::to_value(change_of(&c["change"])).expect("change");
+        ch["id"] = json!(format!("c{}", i + 1));
+        changes.push(ch);
+    }
+    plan["changes"] = Json::Array(changes);
+    let plan: denyctl_remedy::Plan = serde_json::from_value(plan).expect("a plan");
+    let live: Live = serde_json::from_value(cases[0]["live"].clone()).expect("live");
+    let sources = Sources { files, stacks: vec![], states: vec![], live };
+    let out = denyctl_iac::patch_plan(&plan, &sources, "infra");
+    assert!(out.problems.is_empty(), "{:?}", out.problems);
+    assert_eq!(out.changes.len(), 3, "{:?}", out.unmanaged);
+    assert!(out.changes.iter().all(|c| c.rendered == "equivalent"), "{:?}", out.changes);
+    assert_eq!(out.edits.len(), 1, "one chained edit of iam.tf");
+    let after = &out.edits[0].after;
+    for want in ["resource \"aws_iam_role_policy\" \"deploy_denyctl\"", "Sid      = \"DenyctlS3PutObject\"", "\"repo:example-org/infra:ref:refs/heads/main\","] {
+        assert!(after.contains(want), "{want} missing from\n{after}");
+    }
+}

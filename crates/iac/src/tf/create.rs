@@ -69,6 +69,10 @@ pub fn create(wanted: &Wanted, located: &Located, sources: &Sources, st: &State,
                 let a = ref_attr(&all_text, &format!("aws_iam_role.{}", d.name), "id");
                 ("aws_iam_role_policy", vec![("name".into(), style.hcl_string(&d.policy_name)), ("role".into(), format!("{self_ref}.{a}")), ("policy".into(), policy)])
             }
+            (Form::CreateInline, "aws_iam_user") => {
+                let a = ref_attr(&all_text, &format!("aws_iam_user.{}", d.name), "name");
+                ("aws_iam_user_policy", vec![("name".into(), style.hcl_string(&d.policy_name)), ("user".into(), format!("{self_ref}.{a}")), ("policy".into(), policy)])
+            }
             (Form::CreatePolicy, "aws_s3_bucket") => ("aws_s3_bucket_policy", vec![("bucket".into(), format!("{self_ref}.{}", ref_attr(&all_text, &format!("aws_s3_bucket.{}", d.name), "id"))), ("policy".into(), policy)]),
             (Form::CreatePolicy, "aws_sqs_queue") => ("aws_sqs_queue_policy", vec![("queue_url".into(), format!("{self_ref}.id")), ("policy".into(), policy)]),
             (Form::CreatePolicy, "aws_secretsmanager_secret") => ("aws_secretsmanager_secret_policy", vec![("secret_arn".into(), format!("{self_ref}.arn")), ("policy".into(), policy)]),

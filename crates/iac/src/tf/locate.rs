@@ -89,7 +89,8 @@ pub fn matches<'s>(st: &'s State, slot: &Slot) -> Vec<(&'s Instance, Form, Strin
                     _ => continue,
                 };
                 if *create {
-                    if role_name.is_some() && is(i, "aws_iam_role") && i.attr("name") == Some(owner) {
+                    let holder = if role_name.is_some() { "aws_iam_role" } else { "aws_iam_user" };
+                    if is(i, holder) && i.attr("name") == Some(owner) {
                         out.push((i, Form::CreateInline, "policy".into(), policy_name.clone()));
                     }
                     continue;

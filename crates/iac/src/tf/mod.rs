@@ -228,12 +228,26 @@ fn patch_existing(wanted: &Wanted, located: &Located, sources: &Sources, st: &St
         let e2 = edit::attr(&f2.body, w).ok_or_else(|| fail("the policy attribute is gone".into()))?;
         render_policy(&ctx2, e2)
     };
+    if let Shape::Document(n) = &sh {
+        let needle = format!("data.aws_iam_policy_document.{n}.");
+        let uses: usize = level.files.iter().map(|f| f.text.matches(&needle).count()).sum();
+        if uses > 1 {
+            notes.push(format!("data.aws_iam_policy_document.{n} is used {uses} times in the module: the edit applies to every policy built from it"));
+        }
+    }
     notes.push(match &sh {
         Shape::JsonEncode => "edited the jsonencode() object".to_string(),
         Shape::Heredoc => "edited the heredoc JSON".to_string(),
         Shape::Document(n) => format!("edited data.aws_iam_policy_document.{n}"),
         Shape::File(p, t) => format!("edited the policy file {p}{}", if *t { " (templatefile)" } else { "" }),
     });
+    if let Shape::Document(n) = &sh {
+        let needle = format!("data.aws_iam_policy_document.{n}.");
+        let uses: usize = level.files.iter().map(|f| f.text.matches(&needle).count()).sum();
+        if uses > 1 {
+            notes.push(format!("data.aws_iam_policy_document.{n} is used {uses} times in the module: the edit applies to every policy built from it"));
+        }
+    }
     if let Some(k) = &inst.key {
         notes.push(format!("{} is instance {k} of a block with count/for_each: the edit applies to every instance of {}", located.resource, w.labels.join(".")));
     }

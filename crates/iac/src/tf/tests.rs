@@ -14,7 +14,9 @@ fn live() -> Live {
 fn kms_wanted() -> Wanted {
     let before = json!({"Version": "2012-10-17", "Statement": [{"Sid": "A", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:*", "Resource": "*"}]});
     let mut after = before.clone();
-    after["Statement"].as_array_mut().map(|l| l.push(json!({"Sid": "B", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/x"}, "Action": "kms:Decrypt", "Resource": "*"})));
+    if let Some(l) = after["Statement"].as_array_mut() {
+        l.push(json!({"Sid": "B", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/x"}, "Action": "kms:Decrypt", "Resource": "*"}));
+    }
     Wanted {
         change: "c1".into(),
         layer: "resource".into(),
