@@ -117,6 +117,16 @@ fn proves(scenario: &str, fixture: &str, extra: &[&str]) {
     assert!(touched > 0);
 }
 
+const FIX_CFN_IDENTITY: &str = "cloudformation/01-yaml-ci-stack";
+const FIX_CFN_KMS: &str = "cloudformation/01-yaml-ci-stack";
+const FIX_CFN_BUCKET: &str = "cloudformation/01-yaml-ci-stack";
+const FIX_CFN_BOUNDARY: &str = "cloudformation/01-yaml-ci-stack";
+const FIX_CFN_CDK: &str = "cloudformation/02-json-cdk-synth";
+const FIX_TF_IDENTITY: &str = "terraform/01-ci-role-jsonencode";
+const FIX_TF_KMS: &str = "terraform/02-kms-heredoc";
+const FIX_TF_BUCKET: &str = "terraform/03-bucket-policy-document";
+const FIX_TF_BOUNDARY: &str = "terraform/04-boundary-file";
+
 macro_rules! incident {
     ($name:ident, $scenario:expr, $fixture:expr) => {
         incident!($name, $scenario, $fixture, &[]);
@@ -133,6 +143,8 @@ incident!(cfn_ci_identity, "iac-01-ci-identity.json", FIX_CFN_IDENTITY);
 incident!(cfn_kms_key_policy, "iac-02-kms-key-policy.json", FIX_CFN_KMS);
 incident!(cfn_bucket_deny_narrowed, "iac-03-bucket-deny.json", FIX_CFN_BUCKET, &["--accept-widening"]);
 incident!(cfn_boundary, "iac-04-boundary.json", FIX_CFN_BOUNDARY);
+incident!(cdk_ci_identity, "iac-01-ci-identity.json", FIX_CFN_CDK);
+incident!(cdk_boundary, "iac-04-boundary.json", FIX_CFN_CDK);
 incident!(tf_ci_identity, "iac-01-ci-identity.json", FIX_TF_IDENTITY);
 incident!(tf_kms_key_policy, "iac-02-kms-key-policy.json", FIX_TF_KMS);
 incident!(tf_bucket_deny_narrowed, "iac-03-bucket-deny.json", FIX_TF_BUCKET, &["--accept-widening"]);
