@@ -142,6 +142,39 @@ pub struct DiagnoseArgs {
     /// Diagnose offline from a snapshot written by `denyctl collect -o json`.
     #[arg(long, value_name = "FILE")]
     pub snapshot: Option<String>,
+    /// Federated role assumption (sts:AssumeRoleWithWebIdentity, sts:AssumeRoleWithSAML).
+    #[command(flatten)]
+    pub federation: FederationArgs,
+}
+
+/// The claims of a federated role assumption (sts:AssumeRoleWithWebIdentity, sts:AssumeRoleWithSAML):
+/// the trust policy is evaluated with them as the request context (docs/federation.md).
+#[derive(Args, Debug, Clone, Default)]
+pub struct FederationArgs {
+    /// The token's or SAML assertion's claims as a JSON object (`{"sub": ..., "aud": ..., "iss": ...}`), or @FILE.
+    #[arg(long, value_name = "JSON", conflicts_with = "web_identity_token")]
+    pub claims: Option<String>,
+    /// A web identity token file (a JWT): its claims are decoded, never verified; the token is never printed.
+    #[arg(long, value_name = "FILE")]
+    pub web_identity_token: Option<String>,
+    /// Inside GitHub Actions: the repository's customised subject (`include_claim_keys`, comma-separated, e.g. repo,context,job_workflow_ref).
+    #[arg(long, value_name = "KEYS", value_delimiter = ',')]
+    pub sub_template: Vec<String>,
+    /// Inside GitHub Actions: the job's deployment environment (its variables do not carry it; default $GITHUB_ENVIRONMENT).
+    #[arg(long, value_name = "NAME")]
+    pub github_environment: Option<String>,
+    /// Inside GitHub Actions: the audience the token is requested for (default sts.amazonaws.com).
+    #[arg(long, value_name = "AUD")]
+    pub audience: Option<String>,
+    /// The identity provider: an oidc-provider or saml-provider ARN, an OIDC issuer URL, or a SAML provider name (default: the token's iss).
+    #[arg(long, value_name = "ARN|URL|NAME")]
+    pub provider: Option<String>,
+    /// The caller passes session tags: the trust policy must allow sts:TagSession too.
+    #[arg(long)]
+    pub session_tags: bool,
+    /// The caller sets a source identity: the trust policy must allow sts:SetSourceIdentity too.
+    #[arg(long)]
+    pub source_identity: bool,
 }
 
 /// `denyctl fix`.
@@ -193,6 +226,9 @@ pub struct FixArgs {
     /// Terraform state owns (you accept the drift).
     #[arg(long)]
     pub allow_drift: bool,
+    /// Federated role assumption (sts:AssumeRoleWithWebIdentity, sts:AssumeRoleWithSAML).
+    #[command(flatten)]
+    pub federation: FederationArgs,
 }
 
 /// `denyctl apply`.

@@ -180,6 +180,9 @@ fn offline(a: &DiagnoseArgs, path: &str) -> Result<(Snapshot, Vec<String>), CliE
 
 /// Run the verb.
 pub fn run(a: &DiagnoseArgs, g: &GlobalArgs) -> CmdResult {
+    if a.snapshot.is_none() && super::federation::handles(&a.request) {
+        return super::federation::diagnose(&a.request, &a.federation, g);
+    }
     let denied = live::denied(&a.request)?;
     let auth_id = denied.authorization_id.clone();
     // An encoded authorization failure message (EC2 and others) is decoded as the operator; what it
@@ -205,7 +208,7 @@ pub fn run(a: &DiagnoseArgs, g: &GlobalArgs) -> CmdResult {
             Err(e) => return Err(CliError::Aws(format!("{e}; the message names no action: give --action and --resource"))),
         }
     }
-    let a = &DiagnoseArgs { request: request_args, snapshot: a.snapshot.clone() };
+    let a = &DiagnoseArgs { request: request_args, snapshot: a.snapshot.clone(), federation: a.federation.clone() };
     let (mut snap, mut warnings, source) = match &a.snapshot {
         Some(path) => {
             let (s, w) = offline(a, path)?;
