@@ -406,10 +406,11 @@ pub fn plan(i: &Inputs, trust: &fed::RoleTrust, problems: &[String]) -> Result<P
     let policy = policy_of(trust)?;
     let before = claims::evaluate_trust(&policy, &i.trust_request);
     let mut notes: Vec<String> = problems.to_vec();
+    // Said whether or not a change is needed: an open trust statement is the bigger risk.
+    notes.extend(sub_warnings(&policy, i));
     let mut changes = Vec::new();
     let (status, reason, after_decision) = match fix_trust(&trust.document, &i.trust_request) {
         Ok(fix) => {
-            notes.extend(fix.warnings.iter().cloned());
             let diff = denyctl_remedy::diff::unified(&format!("trust policy of {}", trust.arn), Some(&trust.document), Some(&fix.after));
             changes.push(Change {
                 id: "c1".into(),
