@@ -34,8 +34,38 @@ const MAX_TOKEN_BYTES: u64 = 1024 * 1024;
 /// Whether this verb call is a federated one: the action (from the flags or the message) is
 /// AssumeRoleWithWebIdentity or AssumeRoleWithSAML.
 pub fn handles(req: &RequestArgs) -> bool {
-    let action = req.action.clone().or_else(|| live::denied(req).ok().and_then(|d| d.action));
-    action.is_some_and(|a| a.eq_ignore_ascii_case(claims::WEB_IDENTITY) || a.eq_ignore_ascii_case(claims::SAML))
+    action(req).is_some()
+}
+
+/// The federated action the request names: `--action`, the action the denial parser read, or,
+/// for STS's operation-only messages ("... when calling the AssumeRoleWithWebIdentity operation:
+/// Not authorized to perform sts:AssumeRoleWithWebIdentity", which crates/denial does not read
+/// yet), the operation named in the text.
+fn action(req: &RequestArgs) -> Option<String> {
+    let is_fed = |a: &str| a.eq_ignore_ascii_case(claims::WEB_IDENTITY) || a.eq_ignore_ascii_case(claims::SAML);
+    if let Some(a) = &req.action {
+        return is_fed(a).then(|| a.clone());
+    }
+    if let Some(a) = live::denied(req).ok().and_then(|d| d.action) {
+        return is_fed(&a).then_some(a);
+    }
+    let text = req.text.as_deref().filter(|t| *t != "-")?;
+    action_in_text(text)
+}
+
+/// The federated STS operation an operation-only message names (pure).
+pub fn action_in_text(text: &str) -> Option<String> {
+    let words = text.split(|c: char| !(c.is_ascii_alphanumeric() || c == ':'));
+    for w in words {
+        let op = w.strip_prefix("sts:").unwrap_or(w);
+        if op.eq_ignore_ascii_case("AssumeRoleWithWebIdentity") {
+            return Some(claims::WEB_IDENTITY.into());
+        }
+        if op.eq_ignore_ascii_case("AssumeRoleWithSAML") {
+            return Some(claims::SAML.into());
+        }
+    }
+    None
 }
 
 /// Where the claims came from.
@@ -103,8 +133,10 @@ fn read_claims(f: &FederationArgs) -> Result<(Json, ClaimsSource), CliError> {
 
 /// Complete and validate the inputs (pure apart from reading the files and the environment).
 pub fn inputs(req: &RequestArgs, f: &FederationArgs) -> Result<Inputs, CliError> {
-    let d = live::denied(req)?;
-    let action = d.action.clone().ok_or_else(|| CliError::Input("no action".into()))?;
+    // A message the denial parser cannot read (operation-only) still names the role when given --resource.
+    let d = live::denied(req).unwrap_or_default();
+    let action = action(req).ok_or_else(|| CliError::Input("no action: give --action sts:AssumeRoleWithWebIdentity or sts:AssumeRoleWithSAML".into()))?;
+    let d = live::Denied { resource: req.resource.clone().or(d.resource), ..d };
     let action = if action.eq_ignore_ascii_case(claims::SAML) { claims::SAML.to_string() } else { claims::WEB_IDENTITY.to_string() };
     let role_arn = d
         .resource
@@ -336,7 +368,7 @@ fn render(w: &mut dyn std::io::Write, o: &Output) -> std::io::Result<()> {
         Decision::ImplicitDeny => st.bad("DENIED (implicit deny)"),
     };
     writeln!(w, "{head} {} on {}", o.action, o.role)?;
-    writeln!(w, "  as          {{\"Federated\": {}}}", o.principal)?;
+    writeln!(w, "  as          {{\"Federated\": \"{}\"}}", o.principal)?;
     match o.provider {
         ProviderView::Oidc { exists: true, provider: Some(p) } => writeln!(
             w,
@@ -521,6 +553,17 @@ mod tests {
         assert!(i.context.iter().any(|(k, v)| k == "token.actions.githubusercontent.com:sub" && v == &["repo:o/r:ref:refs/heads/x".to_string()]));
         assert!(handles(&req("sts:assumerolewithwebidentity", "x")));
         assert!(!handles(&req("sts:AssumeRole", "x")));
+        // Operation-only STS messages (CLI, SDKs, configure-aws-credentials).
+        assert_eq!(
+            action_in_text("An error occurred (AccessDenied) when calling the AssumeRoleWithWebIdentity operation: Not authorized to perform sts:AssumeRoleWithWebIdentity").as_deref(),
+            Some("sts:AssumeRoleWithWebIdentity")
+        );
+        assert_eq!(action_in_text("Error: Could not assume role with OIDC: Not authorized to perform sts:AssumeRoleWithWebIdentity").as_deref(), Some("sts:AssumeRoleWithWebIdentity"));
+        assert_eq!(action_in_text("An error occurred (AccessDenied) when calling the AssumeRoleWithSAML operation: Not authorized to perform sts:AssumeRoleWithSAML").as_deref(), Some("sts:AssumeRoleWithSAML"));
+        assert_eq!(action_in_text("User: x is not authorized to perform: s3:GetObject"), None);
+        let from_text = RequestArgs { text: Some("Not authorized to perform sts:AssumeRoleWithWebIdentity".into()), resource: Some("arn:aws:iam::111122223333:role/deploy".into()), ..Default::default() };
+        assert!(handles(&from_text));
+        assert_eq!(inputs(&from_text, &f).unwrap().role_arn, "arn:aws:iam::111122223333:role/deploy");
         // The role must be named.
         let e = inputs(&RequestArgs { action: Some("sts:AssumeRoleWithWebIdentity".into()), ..Default::default() }, &f).unwrap_err();
         assert!(e.to_string().contains("--resource ROLE_ARN"), "{e}");
