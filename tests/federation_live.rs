@@ -299,3 +299,42 @@ fn b64url(b: &[u8]) -> String {
     }
     s
 }
+
+#[test]
+fn assume_role_names_the_failing_condition_and_tag_session() {
+    let _g = lock();
+    let w = World::new(false);
+    let iam = aws_sdk_iam::Client::new(&w.admin);
+    w.rt.block_on(iam.create_user().user_name("ci").send()).unwrap();
+    let user = format!("arn:aws:iam::{ACCOUNT}:user/ci");
+    w.role(
+        "partner",
+        &json!({"Version": "2012-10-17", "Statement": [{"Sid": "Partner", "Effect": "Allow", "Principal": {"AWS": user}, "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"sts:ExternalId": "expected-id"}}}]}),
+    );
+    w.rt.block_on(
+        iam.put_user_policy()
+            .user_name("ci")
+            .policy_name("assume")
+            .policy_document(json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["sts:AssumeRole", "sts:TagSession"], "Resource": "*"}]}).to_string())
+            .send(),
+    )
+    .unwrap();
+    let role = role_arn("partner");
+    let r = w.denyctl(&[], &["diagnose", "--principal", &user, "--action", "sts:AssumeRole", "--resource", &role, "--context", "sts:ExternalId=wrong-id", "--session-tags", "-o", "json"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    let v = r.json();
+    assert_eq!(
+        v["failing_conditions"],
+        json!([{"sid": "Partner", "statement": 0, "key": "sts:ExternalId", "operator": "StringEquals", "policy_values": ["expected-id"], "request_value": ["wrong-id"]}])
+    );
+    assert_eq!(v["also_needed"][0]["action"], "sts:TagSession");
+    assert_eq!(v["also_needed"][0]["decision"], "implicit_deny");
+    // With the right external ID the role may be assumed, but the session tags are not trusted.
+    let r = w.denyctl(&[], &["diagnose", "--principal", &user, "--action", "sts:AssumeRole", "--resource", &role, "--context", "sts:ExternalId=expected-id", "--session-tags", "-o", "json"]);
+    let v = r.json();
+    assert_eq!(v["decision"], "allow", "{v}");
+    assert_eq!(v["failing_conditions"], json!([]));
+    assert_eq!(r.code, 1, "sts:TagSession is still denied: {}", r.stderr);
+    assert!(r.stderr.contains("sts:TagSession is not allowed"), "{}", r.stderr);
+}
