@@ -8,7 +8,7 @@
 
 use denyctl_eval::claims::{evaluate_trust, is_sub_key, unrestricted_statements, FailingCondition, TrustRequest, TrustVerdict, SET_SOURCE_IDENTITY, TAG_SESSION};
 use denyctl_eval::Decision;
-use denyctl_policy::{Base, Operator, Policy, SetQualifier};
+use denyctl_policy::{Base, Operator, Policy};
 use serde::Serialize;
 use serde_json::{json, Map, Value as Json};
 
@@ -89,7 +89,9 @@ fn add_subject(doc: &mut Json, index: usize, f: &FailingCondition) -> Result<Str
         Some(_) => return Err(TrustFixError::NotSubject(format!("{} carries several values; denyctl adds one exact subject only", f.key))),
         None => return Err(TrustFixError::NotSubject(format!("the token carries no {} claim: the trust policy cannot be narrowed to it", f.key))),
     };
-    let plain = matches!(op.base, Base::StringEquals | Base::StringLike | Base::StringEqualsIgnoreCase) && op.set == SetQualifier::None;
+    // One more value in a positive string operator's list matches exactly that value, with or
+    // without a set qualifier (GitHub's older examples use ForAllValues:StringEquals).
+    let plain = matches!(op.base, Base::StringEquals | Base::StringLike | Base::StringEqualsIgnoreCase);
     if !plain {
         return Err(TrustFixError::NotSubject(format!("{} is tested with {}: denyctl only extends StringEquals/StringLike values", f.key, f.operator)));
     }
@@ -308,6 +310,19 @@ mod tests {
             {"Sid": "NoForks", "Effect": "Deny", "Principal": {"Federated": GH}, "Action": "sts:AssumeRoleWithWebIdentity",
              "Condition": {"StringLike": {"token.actions.githubusercontent.com:sub": "repo:a/b:pull_request"}}}]});
         assert!(matches!(fix_trust(&doc, &req("repo:a/b:pull_request")), Err(TrustFixError::Denied(_))));
+    }
+
+    #[test]
+    fn set_qualified_operators_take_the_exact_subject_too() {
+        let doc = trust(json!({"ForAllValues:StringEquals": {"token.actions.githubusercontent.com:sub": "repo:a/b:ref:refs/heads/main",
+            "token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}}));
+        let f = fix_trust(&doc, &req("repo:a/b:ref:refs/heads/dev")).unwrap();
+        assert_eq!(
+            f.after["Statement"]["Condition"]["ForAllValues:StringEquals"]["token.actions.githubusercontent.com:sub"],
+            json!(["repo:a/b:ref:refs/heads/main", "repo:a/b:ref:refs/heads/dev"])
+        );
+        let neg = trust(json!({"StringNotEquals": {"token.actions.githubusercontent.com:sub": "repo:a/b:pull_request"}}));
+        assert!(matches!(fix_trust(&neg, &req("repo:a/b:pull_request")), Err(TrustFixError::NotSubject(_))));
     }
 
     #[test]
