@@ -1,6 +1,7 @@
 //! Evaluation of an AWS request against every policy layer, as AWS documents it, to a verdict
 //! that names the deciding layer, statement and condition. Pure: no I/O.
 
+pub mod claims;
 pub mod cond;
 mod engine;
 pub mod layers;
