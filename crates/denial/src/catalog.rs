@@ -117,6 +117,7 @@ impl ActionCatalog for BuiltinCatalog {
 /// SDK service names, endpoint labels and CloudTrail sources whose IAM prefix is not their folded name.
 const SERVICE_NAMES: &[(&str, &str)] = &[
     ("securitytokenservice", "sts"),
+    ("securitytoken", "sts"),
     ("identitymanagement", "iam"),
     ("identitymanagementservice", "iam"),
     ("simplesystemsmanagement", "ssm"),

@@ -198,6 +198,15 @@ fn operation_only(t: &Text, at: usize) -> Option<Statement> {
     if t.at(cur, ".") {
         cur += 1;
     }
+    if f.resource.is_none() {
+        // The .NET SDK names the role before STS's message: `Error calling AssumeRole for role arn:...`.
+        let lo = t.floor(at.saturating_sub(300));
+        if let Some(r) = t.rfind("for role arn:", lo, at) {
+            let arn_at = r + "for role ".len();
+            let arn = t.slice(arn_at, t.token_end(arn_at, at));
+            f.resource = Some(trim_resource_tail(arn).to_string()).filter(|a| a.contains(":role/"));
+        }
+    }
     f.message = t.slice(at, cur).trim().to_string();
     Some(Statement { start: at, end: cur, form: Form::Full, finding: f })
 }

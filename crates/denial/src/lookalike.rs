@@ -31,7 +31,7 @@ pub(crate) const LOOK_ALIKES: &[LookAlike] = &[
     },
     LookAlike {
         name: "InvalidAccessKeyId",
-        phrases: &["the aws access key id you provided does not exist in our records"],
+        phrases: &["the aws access key id you provided does not exist in our records", "the access key id you provided does not exist in our records"],
         codes: &["InvalidAccessKeyId"],
     },
     LookAlike {
@@ -87,7 +87,7 @@ pub(crate) const LOOK_ALIKES: &[LookAlike] = &[
     },
     LookAlike {
         name: "EcrAuthorizationTokenExpired",
-        phrases: &["your authorization token has expired. reauthenticate and try again"],
+        phrases: &["your authorization token has expired. reauthenticate and try again", "your authorization token has expired. please run 'aws ecr get-login"],
         codes: &[],
     },
     LookAlike {

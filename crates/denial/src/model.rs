@@ -202,7 +202,8 @@ pub(crate) fn is_redacted(value: &str) -> bool {
     value.split([':', '/']).any(|seg| {
         let lower = seg.to_ascii_lowercase();
         let wrapped = (seg.starts_with('<') && seg.ends_with('>')) || (seg.starts_with('{') && seg.ends_with('}')) || (seg.starts_with('[') && seg.ends_with(']'));
-        let masked = seg.len() >= 3 && seg.chars().all(|c| matches!(c, 'x' | 'X' | '*' | '#'));
+        let masked = (seg.len() >= 3 && seg.chars().all(|c| matches!(c, 'x' | 'X' | '*' | '#')))
+            || (seg.len() >= 4 && seg.chars().all(|c| c.is_ascii_alphanumeric() && Some(c) == seg.chars().next()));
         let masked_tail = lower.len() >= 6 && lower.ends_with("xxxx");
         let words = ["redacted", "account-id", "account_id", "accountid", "account id", "account number", "account-number", "your-account", "<", "${"];
         wrapped || masked || masked_tail || words.iter().any(|w| lower.contains(w))

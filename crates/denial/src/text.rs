@@ -132,7 +132,10 @@ fn decode_entities(s: &str) -> String {
 }
 
 /// Words that follow an ARN in AWS's messages: a line that starts with one is not the ARN's tail.
-const AFTER_ARN: &[&str] = &["because", "with", "on", "and", "or", "for", "in", "status", "(service:", "go", "encoded", "at", "caused", "-", "--", "|"];
+const AFTER_ARN: &[&str] = &[
+    "because", "with", "on", "and", "or", "for", "in", "is", "was", "not", "has", "does", "cannot", "to", "the", "status", "(service:", "go", "encoded", "at",
+    "caused", "-", "--", "|", "user", "error", "unable",
+];
 
 /// Undo log viewers' hard wraps inside ARNs: a line that ends in an ARN and a next line that goes on
 /// with the ARN's tail (after indentation or a `│` border) are one token again. The break counts as
@@ -155,11 +158,16 @@ fn join_wrapped_arns(s: &str) -> String {
         let joins = match arn_at {
             Some(a) if last.len() - a > "arn:aws:".len() && !line.ends_with([' ', '\t', '\r']) && !next_token.is_empty() => {
                 let arn = &last[a..];
-                let tail_ok = next_token.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | ':' | '-' | '_' | '.' | '*' | '$' | '{' | '<'));
+                let tail_ok = next_token.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | ':' | '_' | '*' | '$' | '{' | '<'));
                 let separator = arn.ends_with(['/', ':', '-', '_']);
                 let word = next_token.trim_end_matches([',', '.', ';', '"', '\'']).to_ascii_lowercase();
                 let closes = arn.starts_with('"') || last.starts_with(['"', '\'']);
-                tail_ok && (separator || (!AFTER_ARN.contains(&word.as_str()) && !closes && !next_token.contains("arn:") && looks_like_tail(next_token)))
+                // A plain word continues the ARN only after a long (fixed-width wrapped) line.
+                let plain = !next_token.contains(['/', ':', '-', '_', '.']) && !next_token.chars().any(|c| c.is_ascii_digit());
+                let long_line = line.chars().count() >= 60;
+                tail_ok
+                    && (separator
+                        || (!AFTER_ARN.contains(&word.as_str()) && !closes && !next_token.contains("arn:") && looks_like_tail(next_token) && (!plain || long_line)))
             }
             _ => false,
         };
@@ -221,6 +229,11 @@ mod tests {
         assert_eq!(t.s, "on resource: arn:aws:s3:::b/k because no identity-based policy");
         let t = Text::new("on resource: arn:aws:s3:::b/k\nError: next thing");
         assert_eq!(t.s, "on resource: arn:aws:s3:::b/k Error: next thing");
+        // The principal on its own line, the statement on the next (console rendering).
+        let t = Text::new("User: arn:aws:sts::111111111111:assumed-role/MyEC2Role/i-0abc123def456789\nis not authorized");
+        assert_eq!(t.s, "User: arn:aws:sts::111111111111:assumed-role/MyEC2Role/i-0abc123def456789 is not authorized");
+        let t = Text::new("on resource: arn:aws:s3:::b/k\nsomething else");
+        assert_eq!(t.s, "on resource: arn:aws:s3:::b/k something else");
     }
 
     #[test]
