@@ -450,12 +450,27 @@ fn policy_type(t: &Text, cur: usize) -> Option<(PolicyType, usize)> {
             break;
         }
     }
-    POLICY_NAMES
+    let whole = POLICY_NAMES
         .iter()
         .filter(|(name, _)| t.at(c, name))
         .filter(|(name, _)| t.slice(c + name.len(), c + name.len() + 1).chars().next().is_none_or(|ch| !ch.is_ascii_alphanumeric()))
         .max_by_key(|(name, _)| name.len())
-        .map(|(name, ty)| (*ty, c + name.len()))
+        .map(|(name, ty)| (*ty, c + name.len()));
+    whole.or_else(|| truncated_policy_type(t, c))
+}
+
+/// A policy type the console cut short with an ellipsis (`because no VPC endpoint pol...`): the
+/// fragment counts when every name it begins names the same type.
+fn truncated_policy_type(t: &Text, c: usize) -> Option<(PolicyType, usize)> {
+    let limit = (c + 40).min(t.len());
+    let cut = [t.find("...", c, limit), t.find("…", c, limit)].into_iter().flatten().min()?;
+    let fragment = t.lower.get(c..cut)?;
+    if fragment.trim().len() < 4 {
+        return None;
+    }
+    let mut types = POLICY_NAMES.iter().filter(|(name, _)| name.starts_with(fragment)).map(|(_, ty)| *ty);
+    let first = types.next()?;
+    types.all(|ty| ty == first).then_some((first, cut))
 }
 
 /// `because no TYPE allows the ACTION action` | `with an explicit deny [in TYPE[: ARN] [transitively through TYPE]]`.
@@ -748,6 +763,22 @@ mod tests {
         let f = one("An error occurred (UnrecognizedClientException) when calling the ListTables operation: The security token included in the request is invalid.");
         assert_eq!(f.kind, Some(Kind::NotADenial));
         assert_eq!(f.other_error.as_deref(), Some("UnrecognizedClientException"));
+    }
+
+    #[test]
+    fn policy_type_cut_with_an_ellipsis() {
+        let f = one("User: arn:aws:iam::123456789012:user/JohnDoe is not authorized to perform: codecommit:ListRepositories because no VPC endpoint pol...");
+        assert_eq!(f.policy_type, Some(PolicyType::VpcEndpoint));
+        assert_eq!(f.deny, Some(DenyKind::Implicit));
+        let f = one("User: arn:aws:iam::1:user/J is not authorized to perform: s3:GetObject on resource: arn:aws:s3:::b/k because no resource…");
+        assert_eq!(f.policy_type, None, "resource-based or resource control: ambiguous");
+    }
+
+    #[test]
+    fn action_only_in_the_reason() {
+        let f = one("User: arn:aws:iam::123456789012:user/JohnDoe is not authorized to perform this action because no identity-based policy allows the lambda:ListFunctions action");
+        assert_eq!(f.action.as_deref(), Some("lambda:ListFunctions"));
+        assert_eq!(f.policy_type, Some(PolicyType::Identity));
     }
 
     #[test]

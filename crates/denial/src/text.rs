@@ -161,12 +161,16 @@ fn join_wrapped_arns(s: &str) -> String {
                 let tail_ok = next_token.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | ':' | '_' | '*' | '$' | '{' | '<'));
                 let separator = arn.ends_with(['/', ':', '-', '_']);
                 let word = next_token.trim_end_matches([',', '.', ';', '"', '\'']).to_ascii_lowercase();
-                let closes = arn.starts_with('"') || last.starts_with(['"', '\'']);
+                // A quoted ARN that is not closed yet goes on; one whose quote closed is complete.
+                let quote = last.chars().next().filter(|c| matches!(c, '"' | '\'' | '`'));
+                let closes = quote.is_some_and(|q| last.len() > 1 && last[1..].contains(q));
+                let open_quote = quote.is_some() && !closes;
                 // A plain word continues the ARN only after a long (fixed-width wrapped) line.
                 let plain = !next_token.contains(['/', ':', '-', '_', '.']) && !next_token.chars().any(|c| c.is_ascii_digit());
                 let long_line = line.chars().count() >= 60;
                 tail_ok
                     && (separator
+                        || (open_quote && !AFTER_ARN.contains(&word.as_str()))
                         || (!AFTER_ARN.contains(&word.as_str()) && !closes && !next_token.contains("arn:") && looks_like_tail(next_token) && (!plain || long_line)))
             }
             _ => false,
@@ -222,6 +226,8 @@ mod tests {
     fn joins_hard_wrapped_arns() {
         let t = Text::new("on resource: arn:aws:dynamodb:us-east-1:123456789012:table/my-\n    table because no");
         assert_eq!(t.s, "on resource: arn:aws:dynamodb:us-east-1:123456789012:table/my-table because no");
+        let t = Text::new("on resource: \"arn:aws:s3:::b/some-ke\n    y.txt\" because no");
+        assert_eq!(t.s, "on resource: \"arn:aws:s3:::b/some-key.txt\" because no");
         let t = Text::new("arn:aws:s3:::bucket/some/lo\n      ng/key.txt because no");
         assert_eq!(t.s, "arn:aws:s3:::bucket/some/long/key.txt because no");
         // A resource that ends the line, then the reason on the next: not joined.

@@ -224,6 +224,7 @@ fn ruby(t: &Text, win: Window, catalog: &dyn ActionCatalog) -> Wrapper {
     if let [_, svc, errors, code, ..] = parts.as_slice() {
         if errors.eq_ignore_ascii_case("errors") {
             w.service = catalog.service_prefix(svc);
+            let code = code.trim_end_matches(':');
             if !code.is_empty() {
                 w.error_code = Some(code.to_string());
             }
