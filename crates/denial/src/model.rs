@@ -203,7 +203,7 @@ pub(crate) fn is_redacted(value: &str) -> bool {
         let lower = seg.to_ascii_lowercase();
         let wrapped = (seg.starts_with('<') && seg.ends_with('>')) || (seg.starts_with('{') && seg.ends_with('}')) || (seg.starts_with('[') && seg.ends_with(']'));
         let masked = (seg.len() >= 3 && seg.chars().all(|c| matches!(c, 'x' | 'X' | '*' | '#')))
-            || (seg.len() >= 4 && seg.chars().all(|c| c.is_ascii_alphanumeric() && Some(c) == seg.chars().next()));
+            || (seg.len() >= 4 && seg.chars().all(|c| c.is_ascii_alphanumeric() && seg.starts_with(c)));
         let masked_tail = lower.len() >= 6 && lower.ends_with("xxxx");
         let words = ["redacted", "account-id", "account_id", "accountid", "account id", "account number", "account-number", "your-account", "<", "${"];
         wrapped || masked || masked_tail || words.iter().any(|w| lower.contains(w))
