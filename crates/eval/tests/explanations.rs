@@ -196,3 +196,15 @@ fn no_assumption_when_the_reading_does_not_matter() {
     let v = evaluate(&sc.request, &sc.layers);
     assert!(v.assumptions.is_empty());
 }
+
+#[test]
+fn principal_star_under_a_session_policy_or_on_a_key_is_flagged_too() {
+    for (name, layer) in [("session-policy-principal-star-read-as-limited", "session policy"), ("kms-key-policy-principal-star-boundary-read-as-limited", "permissions boundary")] {
+        let sc = own(name);
+        let v = evaluate(&sc.request, &sc.layers);
+        assert_eq!(v.decision, Decision::ImplicitDeny, "{name}");
+        assert_eq!(v.assumptions.len(), 1, "{name}: {:?}", v.assumptions);
+        assert_eq!(v.assumptions[0].otherwise, Decision::Allow, "{name}");
+        assert!(v.assumptions[0].note.contains(layer), "{name}: {}", v.assumptions[0].note);
+    }
+}
