@@ -169,8 +169,10 @@ fn join_wrapped_arns(s: &str) -> String {
                 let plain = !next_token.contains(['/', ':', '-', '_', '.']) && !next_token.chars().any(|c| c.is_ascii_digit());
                 let long_line = line.chars().count() >= 60;
                 tail_ok
+                    && !starts_log_line(next_token)
+                    && !AFTER_ARN.contains(&word.as_str())
                     && (separator
-                        || (open_quote && !AFTER_ARN.contains(&word.as_str()))
+                        || open_quote
                         || (!AFTER_ARN.contains(&word.as_str()) && !closes && !next_token.contains("arn:") && looks_like_tail(next_token) && (!plain || long_line)))
             }
             _ => false,
@@ -184,6 +186,15 @@ fn join_wrapped_arns(s: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// A token that begins a new log line rather than continuing an ARN: a log level, a timestamp, a
+/// label ending in a colon (`Error:`, `User:`).
+fn starts_log_line(token: &str) -> bool {
+    const LEVELS: &[&str] = &["ERROR", "WARN", "WARNING", "INFO", "DEBUG", "TRACE", "FATAL", "CRITICAL"];
+    let bare = token.trim_start_matches(['[', '(']).trim_end_matches([']', ')', ':']);
+    let date = token.len() >= 10 && token.as_bytes()[..4].iter().all(u8::is_ascii_digit) && token.as_bytes()[4] == b'-';
+    LEVELS.contains(&bare) || date || token.ends_with(':')
 }
 
 /// The continuation of a wrapped ARN: no spaces (by construction), and not an English word in
@@ -238,6 +249,10 @@ mod tests {
         // The principal on its own line, the statement on the next (console rendering).
         let t = Text::new("User: arn:aws:sts::111111111111:assumed-role/MyEC2Role/i-0abc123def456789\nis not authorized");
         assert_eq!(t.s, "User: arn:aws:sts::111111111111:assumed-role/MyEC2Role/i-0abc123def456789 is not authorized");
+        let t = Text::new("on resource: arn:aws:iam::1:user/\nERROR next message");
+        assert_eq!(t.s, "on resource: arn:aws:iam::1:user/ ERROR next message");
+        let t = Text::new("on resource: arn:aws:iam::1:user/\n2024-01-01T00:00:00Z next message");
+        assert_eq!(t.s, "on resource: arn:aws:iam::1:user/ 2024-01-01T00:00:00Z next message");
         let t = Text::new("on resource: arn:aws:s3:::b/k\nsomething else");
         assert_eq!(t.s, "on resource: arn:aws:s3:::b/k something else");
     }
