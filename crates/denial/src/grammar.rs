@@ -4,8 +4,9 @@
 //! ```text
 //! denial     := [ "User:" PRINCIPAL | ARN ] "is not authorized to perform" [":"] ACTION
 //!               [ resource ] [ reason ] [ "." ] [ auth-id ]
+//! sts-only   := "Not authorized to perform" [":"] ACTION     (STS to a web-identity or SAML caller)
 //! resource   := "on resource" [":"] RESOURCE | "on" ARN
-//! reason     := "because no" POLICY-TYPE "allows the" ACTION "action"
+//! reason     := "because no" POLICY-TYPE "allows the" ACTION "action"     (POLICY-TYPE may be cut: "VPC endpoint pol...")
 //!             | "with an explicit deny" [ "in" ARTICLE POLICY-TYPE [":" POLICY-ARN]
 //!                                         [ "transitively through" ARTICLE POLICY-TYPE ] ]
 //! auth-id    := "Go to" URL "for complete details, or call the GetRequestAuthorizationDetails API

@@ -100,7 +100,8 @@ pub struct Finding {
     pub principal: Option<String>,
     /// The IAM action, service prefix lowercased (`sns:Publish`).
     pub action: Option<String>,
-    /// The resource, as printed (quotes removed).
+    /// The resource, as printed without the wrapper's quotes, brackets and trailing punctuation;
+    /// an SQS queue URL as the queue's ARN.
     pub resource: Option<String>,
     /// The layer that denied.
     pub policy_type: Option<PolicyType>,
