@@ -287,7 +287,7 @@ fn resource(t: &Text, cur: usize, f: &mut Finding) -> usize {
     } else {
         return cur;
     };
-    let limit = (at + 2048).min(t.len());
+    let limit = t.floor((at + 2048).min(t.len()));
     // `[arn:...]`, `(arn:...)`, `<arn:...>`: a wrapper's brackets, not part of the ARN.
     let at = if t.slice(at, at + 1).starts_with(['[', '(', '<', '{']) && t.at(at + 1, "arn:") { at + 1 } else { at };
     let first = t.slice(at, at + 1);
@@ -463,7 +463,7 @@ fn policy_type(t: &Text, cur: usize) -> Option<(PolicyType, usize)> {
 /// A policy type the console cut short with an ellipsis (`because no VPC endpoint pol...`): the
 /// fragment counts when every name it begins names the same type.
 fn truncated_policy_type(t: &Text, c: usize) -> Option<(PolicyType, usize)> {
-    let limit = (c + 40).min(t.len());
+    let limit = t.floor((c + 40).min(t.len()));
     let cut = [t.find("...", c, limit), t.find("…", c, limit)].into_iter().flatten().min()?;
     let fragment = t.lower.get(c..cut)?;
     if fragment.trim().len() < 4 {
