@@ -12,4 +12,4 @@ pub mod verdict;
 pub use engine::evaluate;
 pub use layers::{LayerKind, Layers, NamedPolicy, OrgLevel, UnknownLayer};
 pub use request::{Context, Request, RequestError};
-pub use verdict::{Decision, LayerReport, Miss, NearMiss, Outcome, StatementRef, Verdict};
+pub use verdict::{Assumption, Decision, LayerReport, Miss, NearMiss, Outcome, StatementRef, Verdict};
