@@ -11,7 +11,57 @@ pub trait ActionCatalog {
     fn service_prefix(&self, name: &str) -> Option<String> {
         builtin_service_prefix(name)
     }
+
+    /// The IAM prefix of the one service that has API operation `operation`, when only one has it
+    /// (`HeadObject` → `s3`); `None` for names several services share (`ListTagsForResource`).
+    fn service_for_operation(&self, operation: &str) -> Option<String> {
+        OPERATION_SERVICES.iter().find(|(op, _)| op.eq_ignore_ascii_case(operation)).map(|(_, svc)| svc.to_string())
+    }
 }
+
+/// Operations that only one service has, for wrappers that print the operation and not the service.
+const OPERATION_SERVICES: &[(&str, &str)] = &[
+    ("HeadObject", "s3"),
+    ("HeadBucket", "s3"),
+    ("GetObject", "s3"),
+    ("PutObject", "s3"),
+    ("CopyObject", "s3"),
+    ("DeleteObject", "s3"),
+    ("DeleteObjects", "s3"),
+    ("ListObjects", "s3"),
+    ("ListObjectsV2", "s3"),
+    ("ListObjectVersions", "s3"),
+    ("ListBuckets", "s3"),
+    ("CreateBucket", "s3"),
+    ("GetBucketPolicy", "s3"),
+    ("PutBucketPolicy", "s3"),
+    ("GetBucketLocation", "s3"),
+    ("GetBucketAcl", "s3"),
+    ("GetObjectAcl", "s3"),
+    ("PutObjectAcl", "s3"),
+    ("GetObjectTagging", "s3"),
+    ("CreateMultipartUpload", "s3"),
+    ("UploadPart", "s3"),
+    ("CompleteMultipartUpload", "s3"),
+    ("AssumeRole", "sts"),
+    ("AssumeRoleWithWebIdentity", "sts"),
+    ("AssumeRoleWithSAML", "sts"),
+    ("GetCallerIdentity", "sts"),
+    ("GetSessionToken", "sts"),
+    ("GetFederationToken", "sts"),
+    ("DecodeAuthorizationMessage", "sts"),
+    ("SendMessage", "sqs"),
+    ("SendMessageBatch", "sqs"),
+    ("ReceiveMessage", "sqs"),
+    ("GetQueueUrl", "sqs"),
+    ("GetQueueAttributes", "sqs"),
+    ("GetSecretValue", "secretsmanager"),
+    ("GenerateDataKey", "kms"),
+    ("GetAuthorizationToken", "ecr"),
+    ("GetParameter", "ssm"),
+    ("GetParameters", "ssm"),
+    ("GetParametersByPath", "ssm"),
+];
 
 /// Built-in knowledge: the operation is its own action name, except for a table of well-known mismatches.
 #[derive(Copy, Clone, Debug, Default)]
@@ -67,6 +117,7 @@ impl ActionCatalog for BuiltinCatalog {
 /// SDK service names, endpoint labels and CloudTrail sources whose IAM prefix is not their folded name.
 const SERVICE_NAMES: &[(&str, &str)] = &[
     ("securitytokenservice", "sts"),
+    ("securitytoken", "sts"),
     ("identitymanagement", "iam"),
     ("identitymanagementservice", "iam"),
     ("simplesystemsmanagement", "ssm"),
@@ -165,6 +216,14 @@ mod tests {
         assert_eq!(c.action_for("s3", "PutObject").as_deref(), Some("s3:PutObject"));
         assert_eq!(c.action_for("lambda", "Invoke").as_deref(), Some("lambda:InvokeFunction"));
         assert_eq!(c.action_for("s3", "Put Object"), None);
+    }
+
+    #[test]
+    fn unique_operations_name_their_service() {
+        let c = BuiltinCatalog;
+        assert_eq!(c.service_for_operation("HeadObject").as_deref(), Some("s3"));
+        assert_eq!(c.service_for_operation("AssumeRoleWithWebIdentity").as_deref(), Some("sts"));
+        assert_eq!(c.service_for_operation("ListTagsForResource"), None);
     }
 
     #[test]

@@ -4,8 +4,9 @@
 //! ```text
 //! denial     := [ "User:" PRINCIPAL | ARN ] "is not authorized to perform" [":"] ACTION
 //!               [ resource ] [ reason ] [ "." ] [ auth-id ]
+//! sts-only   := "Not authorized to perform" [":"] ACTION     (STS to a web-identity or SAML caller)
 //! resource   := "on resource" [":"] RESOURCE | "on" ARN
-//! reason     := "because no" POLICY-TYPE "allows the" ACTION "action"
+//! reason     := "because no" POLICY-TYPE "allows the" ACTION "action"     (POLICY-TYPE may be cut: "VPC endpoint pol...")
 //!             | "with an explicit deny" [ "in" ARTICLE POLICY-TYPE [":" POLICY-ARN]
 //!                                         [ "transitively through" ARTICLE POLICY-TYPE ] ]
 //! auth-id    := "Go to" URL "for complete details, or call the GetRequestAuthorizationDetails API
@@ -90,6 +91,11 @@ fn find_statements(t: &Text) -> Vec<Statement> {
             all.push(s);
         }
     }
+    for (at, _) in t.lower.match_indices("not authorized to perform").take(MAX_STATEMENTS) {
+        if let Some(s) = operation_only(t, at) {
+            all.push(s);
+        }
+    }
     for (at, _) in t.s.match_indices("Access Denied").take(MAX_STATEMENTS) {
         if let Some(s) = s3_bare(t, at) {
             all.push(s);
@@ -170,6 +176,42 @@ fn not_authorized(t: &Text, at: usize) -> Option<Statement> {
     Some(Statement { start, end: cur, form: Form::Full, finding: f })
 }
 
+/// `Not authorized to perform[:] ACTION`, with no principal: what STS says to a web-identity or SAML
+/// caller (AWS CLI, SDKs, GitHub's configure-aws-credentials). Not after "is"/"are", which the other
+/// forms read.
+fn operation_only(t: &Text, at: usize) -> Option<Statement> {
+    let before = t.slice(t.floor(at.saturating_sub(4)), at).to_ascii_lowercase();
+    if before.ends_with("is ") || before.ends_with("are ") || before.ends_with("am ") {
+        return None;
+    }
+    let mut cur = at + "not authorized to perform".len();
+    if t.at(cur, ":") {
+        cur += 1;
+    }
+    cur = t.skip_spaces(cur);
+    let end = t.token_end(cur, t.len());
+    let token = t.slice(cur, end).trim_end_matches(['.', ',', ';', ':', '"', '\'', '`', ')']);
+    let action = iam_action(token)?;
+    let mut f = Finding { kind: Some(Kind::Denial), action: Some(action), ..Finding::default() };
+    cur += token.len();
+    cur = resource(t, cur, &mut f);
+    cur = reason(t, cur, &mut f);
+    if t.at(cur, ".") {
+        cur += 1;
+    }
+    if f.resource.is_none() {
+        // The .NET SDK names the role before STS's message: `Error calling AssumeRole for role arn:...`.
+        let lo = t.floor(at.saturating_sub(300));
+        if let Some(r) = t.rfind("for role arn:", lo, at) {
+            let arn_at = r + "for role ".len();
+            let arn = t.slice(arn_at, t.token_end(arn_at, at));
+            f.resource = Some(trim_resource_tail(arn).to_string()).filter(|a| a.contains(":role/"));
+        }
+    }
+    f.message = t.slice(at, cur).trim().to_string();
+    Some(Statement { start: at, end: cur, form: Form::Full, finding: f })
+}
+
 /// The principal clause before the anchor: `User: X ` (X as printed) or a bare ARN; `User is ...` names nobody.
 fn principal_before(t: &Text, at: usize) -> (usize, Option<String>) {
     let lo = t.floor(at.saturating_sub(400));
@@ -245,14 +287,16 @@ fn resource(t: &Text, cur: usize, f: &mut Finding) -> usize {
     } else {
         return cur;
     };
-    let limit = (at + 2048).min(t.len());
+    let limit = t.floor((at + 2048).min(t.len()));
+    // `[arn:...]`, `(arn:...)`, `<arn:...>`: a wrapper's brackets, not part of the ARN.
+    let at = if t.slice(at, at + 1).starts_with(['[', '(', '<', '{']) && t.at(at + 1, "arn:") { at + 1 } else { at };
     let first = t.slice(at, at + 1);
     if let Some(q) = first.chars().next().filter(|c| matches!(c, '"' | '\'' | '`')) {
         let close = t.s.get(at + 1..limit).and_then(|r| r.find(q)).map(|i| at + 1 + i);
         if let Some(close) = close {
             let r = t.slice(at + 1, close).trim();
             if !r.is_empty() {
-                f.resource = Some(r.to_string());
+                f.resource = Some(resource_value(r));
             }
             return close + 1;
         }
@@ -272,12 +316,82 @@ fn resource(t: &Text, cur: usize, f: &mut Finding) -> usize {
         });
         cut.map_or(phrase, |(i, _)| &phrase[..i])
     };
-    let value = value.trim().trim_end_matches(['.', ',', ';', ')']);
+    let value = trim_resource_tail(value.trim());
     if value.is_empty() {
         return cur;
     }
-    f.resource = Some(value.to_string());
+    f.resource = Some(resource_value(value));
     at + value.len()
+}
+
+/// Strip what wrappers leave after a resource: a full stop, commas, a closing quote or bracket with
+/// no opening one in the resource, a trailing colon. An elision (`...`, `…`) is kept: it is the
+/// resource as printed, shortened.
+fn trim_resource_tail(mut v: &str) -> &str {
+    loop {
+        if v.ends_with("...") || v.ends_with('…') {
+            return v;
+        }
+        let Some(c) = v.chars().last() else { return v };
+        let unbalanced = |open: char| v.matches(open).count() < v.matches(c).count();
+        let strip = match c {
+            '.' | ',' | ';' | '"' | '\'' | '`' => true,
+            // CloudWatch Logs resources end in a colon of their own (`log-group:NAME:log-stream:`).
+            ':' => !(v.contains("log-group:") || v.contains(":log-stream")),
+            ')' => unbalanced('('),
+            ']' => unbalanced('['),
+            '>' => unbalanced('<'),
+            '}' => unbalanced('{'),
+            _ => false,
+        };
+        if !strip || v.len() == 1 {
+            return v;
+        }
+        v = &v[..v.len() - c.len_utf8()];
+    }
+}
+
+/// The resource as denyctl reports it: an SQS queue URL becomes the queue's ARN (what policies name).
+fn resource_value(printed: &str) -> String {
+    sqs_queue_arn(printed).unwrap_or_else(|| printed.to_string())
+}
+
+/// `https://sqs.REGION.amazonaws.com/ACCOUNT/QUEUE` (and the legacy `REGION.queue.amazonaws.com`,
+/// `queue.amazonaws.com` for us-east-1, and China's `.amazonaws.com.cn`) as `arn:PARTITION:sqs:REGION:ACCOUNT:QUEUE`.
+pub(crate) fn sqs_queue_arn(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"))?;
+    let (host, path) = rest.split_once('/')?;
+    let host = host.to_ascii_lowercase();
+    let (base, china) = match host.strip_suffix(".amazonaws.com.cn") {
+        Some(b) => (b, true),
+        None => (host.strip_suffix(".amazonaws.com")?, false),
+    };
+    let region = if base == "queue" {
+        "us-east-1".to_string()
+    } else if let Some(r) = base.strip_prefix("sqs.") {
+        r.to_string()
+    } else if let Some(r) = base.strip_suffix(".queue") {
+        r.to_string()
+    } else {
+        return None;
+    };
+    if region.is_empty() || !region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return None;
+    }
+    let mut parts = path.trim_end_matches('/').split('/');
+    let (account, queue) = (parts.next()?, parts.next()?);
+    let ok = |p: &str| !p.is_empty() && !p.contains(['?', '#', ' ', ':']);
+    if !ok(account) || !ok(queue) || parts.next().is_some() {
+        return None;
+    }
+    let partition = if china {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    };
+    Some(format!("arn:{partition}:sqs:{region}:{account}:{queue}"))
 }
 
 /// An ARN is one token, except that redacted ARNs carry placeholders with spaces (`<<account number>>`).
@@ -337,12 +451,27 @@ fn policy_type(t: &Text, cur: usize) -> Option<(PolicyType, usize)> {
             break;
         }
     }
-    POLICY_NAMES
+    let whole = POLICY_NAMES
         .iter()
         .filter(|(name, _)| t.at(c, name))
         .filter(|(name, _)| t.slice(c + name.len(), c + name.len() + 1).chars().next().is_none_or(|ch| !ch.is_ascii_alphanumeric()))
         .max_by_key(|(name, _)| name.len())
-        .map(|(name, ty)| (*ty, c + name.len()))
+        .map(|(name, ty)| (*ty, c + name.len()));
+    whole.or_else(|| truncated_policy_type(t, c))
+}
+
+/// A policy type the console cut short with an ellipsis (`because no VPC endpoint pol...`): the
+/// fragment counts when every name it begins names the same type.
+fn truncated_policy_type(t: &Text, c: usize) -> Option<(PolicyType, usize)> {
+    let limit = t.floor((c + 40).min(t.len()));
+    let cut = [t.find("...", c, limit), t.find("…", c, limit)].into_iter().flatten().min()?;
+    let fragment = t.lower.get(c..cut)?;
+    if fragment.trim().len() < 4 {
+        return None;
+    }
+    let mut types = POLICY_NAMES.iter().filter(|(name, _)| name.starts_with(fragment)).map(|(_, ty)| *ty);
+    let first = types.next()?;
+    types.all(|ty| ty == first).then_some((first, cut))
 }
 
 /// `because no TYPE allows the ACTION action` | `with an explicit deny [in TYPE[: ARN] [transitively through TYPE]]`.
@@ -365,9 +494,15 @@ fn reason(t: &Text, cur: usize, f: &mut Finding) -> usize {
             f.policy_type = Some(ty);
             end = e;
         }
-        // "... allows the ACTION action": consume it (the action is already known; AWS sometimes misspells this copy).
+        // "... allows the ACTION action": consume it. The action is usually known already (and AWS
+        // sometimes misspells this copy); when the message left it out, this is where it is.
         if let Some(a) = t.find(" action", end, (end + 200).min(t.len())) {
-            if t.slice(end, a).trim_start().to_ascii_lowercase().starts_with("allows") {
+            let allows = t.slice(end, a).trim_start();
+            if allows.to_ascii_lowercase().starts_with("allows") {
+                if f.action.is_none() {
+                    let named = allows.rsplit(' ').next().unwrap_or("");
+                    f.action = iam_action(named.trim_matches(|c| matches!(c, '"' | '\'' | '`')));
+                }
                 end = a + " action".len();
             }
         }
@@ -434,7 +569,7 @@ fn sqs_bare(t: &Text, at: usize) -> Option<Statement> {
     };
     let mut s = bare(t, at, is + " is denied".len(), if service.is_empty() { "sqs" } else { service }, None);
     if !url.is_empty() {
-        s.finding.resource = Some(url.to_string());
+        s.finding.resource = Some(resource_value(url));
     }
     if t.at(s.end, ".") {
         s.end += 1;
@@ -502,6 +637,11 @@ fn complete(mut f: Finding, form: Form, w: Wrapper, catalog: &dyn ActionCatalog)
         Form::Bare { service } => Some(service.to_string()),
         _ => None,
     });
+    // A wrapper that names only the operation (`... when calling the HeadObject operation: Forbidden`):
+    // an operation only one service has names its service.
+    let service = service.or_else(|| w.operation.as_deref().and_then(|op| catalog.service_for_operation(op)));
+    // The action a message names says the service too (`Not authorized to perform sts:AssumeRole`).
+    let service = service.or_else(|| f.action.as_deref().and_then(|a| a.split_once(':')).map(|(svc, _)| svc.to_string()));
     if f.action.is_none() && form != Form::LookAlike {
         if let (Some(svc), Some(op)) = (service.as_deref(), w.operation.as_deref()) {
             f.action = catalog.action_for(svc, op);
@@ -624,6 +764,22 @@ mod tests {
         let f = one("An error occurred (UnrecognizedClientException) when calling the ListTables operation: The security token included in the request is invalid.");
         assert_eq!(f.kind, Some(Kind::NotADenial));
         assert_eq!(f.other_error.as_deref(), Some("UnrecognizedClientException"));
+    }
+
+    #[test]
+    fn policy_type_cut_with_an_ellipsis() {
+        let f = one("User: arn:aws:iam::123456789012:user/JohnDoe is not authorized to perform: codecommit:ListRepositories because no VPC endpoint pol...");
+        assert_eq!(f.policy_type, Some(PolicyType::VpcEndpoint));
+        assert_eq!(f.deny, Some(DenyKind::Implicit));
+        let f = one("User: arn:aws:iam::1:user/J is not authorized to perform: s3:GetObject on resource: arn:aws:s3:::b/k because no resource…");
+        assert_eq!(f.policy_type, None, "resource-based or resource control: ambiguous");
+    }
+
+    #[test]
+    fn action_only_in_the_reason() {
+        let f = one("User: arn:aws:iam::123456789012:user/JohnDoe is not authorized to perform this action because no identity-based policy allows the lambda:ListFunctions action");
+        assert_eq!(f.action.as_deref(), Some("lambda:ListFunctions"));
+        assert_eq!(f.policy_type, Some(PolicyType::Identity));
     }
 
     #[test]

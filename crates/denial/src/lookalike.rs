@@ -31,7 +31,7 @@ pub(crate) const LOOK_ALIKES: &[LookAlike] = &[
     },
     LookAlike {
         name: "InvalidAccessKeyId",
-        phrases: &["the aws access key id you provided does not exist in our records"],
+        phrases: &["the aws access key id you provided does not exist in our records", "the access key id you provided does not exist in our records"],
         codes: &["InvalidAccessKeyId"],
     },
     LookAlike {
@@ -86,6 +86,16 @@ pub(crate) const LOOK_ALIKES: &[LookAlike] = &[
         codes: &["NotFoundException", "KMS.NotFoundException"],
     },
     LookAlike {
+        name: "EcrAuthorizationTokenExpired",
+        phrases: &["your authorization token has expired. reauthenticate and try again", "your authorization token has expired. please run 'aws ecr get-login"],
+        codes: &[],
+    },
+    LookAlike {
+        name: "AuthorizationFailure",
+        phrases: &["this request is not authorized to perform this operation", "server failed to authenticate the request. make sure the value of authorization header is formed correctly"],
+        codes: &["AuthorizationFailure", "AuthorizationPermissionMismatch", "AuthenticationFailed", "AuthorizationPermissionDenied"],
+    },
+    LookAlike {
         name: "OptInRequired",
         phrases: &["needs a subscription for the service", "you are not subscribed to this service"],
         codes: &["OptInRequired", "SubscriptionRequiredException"],
@@ -107,6 +117,7 @@ pub(crate) const DENIAL_CODES: &[&str] = &[
     "Forbidden",
     "ForbiddenException",
     "403 Forbidden",
+    "403",
     "AccessDeniedFault",
 ];
 

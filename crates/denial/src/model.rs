@@ -100,7 +100,8 @@ pub struct Finding {
     pub principal: Option<String>,
     /// The IAM action, service prefix lowercased (`sns:Publish`).
     pub action: Option<String>,
-    /// The resource, as printed (quotes removed).
+    /// The resource, as printed without the wrapper's quotes, brackets and trailing punctuation;
+    /// an SQS queue URL as the queue's ARN.
     pub resource: Option<String>,
     /// The layer that denied.
     pub policy_type: Option<PolicyType>,
@@ -136,6 +137,9 @@ pub struct Finding {
     pub request_id: Option<String>,
     /// The fields above that the input leaves unknown and that matter for a fix.
     pub unknown: Vec<&'static str>,
+    /// The fields whose value, as printed, is redacted or elided (`REDACTED`, `<account-id>`, `...`,
+    /// `XXXX`): reported as printed, never filled in, and not to be used as a real name.
+    pub redacted: Vec<&'static str>,
     /// The message text this finding was read from (whitespace folded, authorization-ID pointer removed).
     pub message: String,
     /// Details from the CloudTrail event, when read from one.
@@ -177,7 +181,48 @@ impl Finding {
             }
         }
         self.unknown = unknown;
+        let fields: [(&'static str, &Option<String>); 6] = [
+            ("principal", &self.principal),
+            ("account", &self.account),
+            ("role_name", &self.role_name),
+            ("session_name", &self.session_name),
+            ("resource", &self.resource),
+            ("policy_arn", &self.policy_arn),
+        ];
+        self.redacted = fields.iter().filter(|(_, v)| v.as_deref().is_some_and(is_redacted)).map(|(k, _)| *k).collect();
         self
+    }
+}
+
+/// Whether a printed value has a part someone hid or cut: `REDACTED`, `<account-id>`, `{{account}}`,
+/// `[redacted]`, `...`/`…`, a run of `x`, `*` or `#`, `account-id`/`account number` spelled out.
+pub(crate) fn is_redacted(value: &str) -> bool {
+    if value.contains("...") || value.contains('…') {
+        return true;
+    }
+    value.split([':', '/']).any(|seg| {
+        let lower = seg.to_ascii_lowercase();
+        let wrapped = (seg.starts_with('<') && seg.ends_with('>')) || (seg.starts_with('{') && seg.ends_with('}')) || (seg.starts_with('[') && seg.ends_with(']'));
+        let masked = (seg.len() >= 3 && seg.chars().all(|c| matches!(c, 'x' | 'X' | '*' | '#')))
+            || (seg.len() >= 4 && seg.chars().all(|c| c.is_ascii_alphanumeric() && seg.starts_with(c)));
+        let masked_tail = lower.len() >= 6 && lower.ends_with("xxxx");
+        let words = ["redacted", "account-id", "account_id", "accountid", "account id", "account number", "account-number", "your-account", "<", "${"];
+        wrapped || masked || masked_tail || words.iter().any(|w| lower.contains(w))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_redacted;
+
+    #[test]
+    fn recognises_redactions_not_names() {
+        for v in ["arn:aws:sts::REDACTED:assumed-role/r/s", "arn:aws:iam::<account-id>:user/bob", "arn:aws:s3:::bucket/...", "arn:aws:iam::xxx:role/x", "***", "arn:aws:iam::{{AccountId}}:role/r", "arn:aws:sqs:us-west-2:[redacted]:q", "arn:aws:sts::XXXXX:assumed-role/AmazonGrafanaServiceRole-XXXX/s"] {
+            assert!(is_redacted(v), "{v}");
+        }
+        for v in ["arn:aws:iam::123456789012:user/bob", "arn:aws:s3:::my-bucket/key.txt", "deploy-pl-prod", "arn:aws:logs:us-east-1:1:log-group:/aws/x:log-stream:"] {
+            assert!(!is_redacted(v), "{v}");
+        }
     }
 }
 

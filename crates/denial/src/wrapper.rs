@@ -65,10 +65,11 @@ pub(crate) fn around(t: &Text, before_from: usize, start: usize, end: usize, aft
     let after = Window { from: end, to: after_to, backward: false };
     let mut w = prefix_code(t, before_from, start);
     w = botocore(t, before).or(w);
-    for r in [go_v2, php, cloudformation, ruby, class_name] {
+    for r in [go_v2, php, cloudformation, ruby, class_name, kotlin] {
         w = w.or(r(t, before, catalog));
     }
-    for r in [java, go_v1, js_v3_operation, class_name] {
+    // Ruby prints its class after the message: `... (Aws::S3::Errors::AccessDenied)`.
+    for r in [java, go_v1, js_v3_operation, class_name, ruby, kotlin, js_v2_service] {
         w = w.or(r(t, after, catalog));
     }
     w = w.or(code_field(t, after)).or(code_field(t, before));
@@ -223,6 +224,7 @@ fn ruby(t: &Text, win: Window, catalog: &dyn ActionCatalog) -> Wrapper {
     if let [_, svc, errors, code, ..] = parts.as_slice() {
         if errors.eq_ignore_ascii_case("errors") {
             w.service = catalog.service_prefix(svc);
+            let code = code.trim_end_matches(':');
             if !code.is_empty() {
                 w.error_code = Some(code.to_string());
             }
@@ -254,6 +256,45 @@ fn class_name(t: &Text, win: Window, catalog: &dyn ActionCatalog) -> Wrapper {
                     w.error_code = Some(code.to_string());
                 }
             }
+        }
+    }
+    w
+}
+
+/// Kotlin SDK: `aws.sdk.kotlin.services.s3.model.S3Exception: Service returned error code 403: Forbidden`
+/// and stack frames `throwHeadObjectError`.
+fn kotlin(t: &Text, win: Window, catalog: &dyn ActionCatalog) -> Wrapper {
+    let mut w = Wrapper::default();
+    if let Some(at) = win.find(t, "aws.sdk.kotlin.services.") {
+        if let Some((svc, _)) = word(t, at + "aws.sdk.kotlin.services.".len(), 60) {
+            w.service = catalog.service_prefix(svc.split('.').next().unwrap_or(""));
+        }
+    }
+    if let Some(at) = win.find(t, "service returned error code ") {
+        if let Some((code, _)) = word(t, at + "service returned error code ".len(), 80) {
+            w.error_code = Some(code);
+        }
+    }
+    if w.service.is_some() {
+        if let Some(at) = win.find(t, "request id: ") {
+            w.request_id = word(t, at + "request id: ".len(), 100).map(|(id, _)| id);
+        }
+    }
+    if let Some(at) = win.find(t, ".throw") {
+        let from = at + ".throw".len();
+        if let Some((ident, _)) = word(t, from, 120) {
+            w.operation = ident.strip_suffix("Error").filter(|o| !o.is_empty() && o.chars().all(|c| c.is_ascii_alphanumeric())).map(str::to_string);
+        }
+    }
+    w
+}
+
+/// JavaScript SDK v2 stack frames name the service: `node_modules/aws-sdk/lib/services/s3.js`.
+fn js_v2_service(t: &Text, win: Window, catalog: &dyn ActionCatalog) -> Wrapper {
+    let mut w = Wrapper::default();
+    if let Some(at) = win.find(t, "aws-sdk/lib/services/") {
+        if let Some((file, _)) = word(t, at + "aws-sdk/lib/services/".len(), 60) {
+            w.service = file.strip_suffix(".js").and_then(|svc| catalog.service_prefix(svc));
         }
     }
     w

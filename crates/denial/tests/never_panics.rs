@@ -12,6 +12,11 @@ const PIECES: &[&str] = &[
     "(Service: S3, Status Code: 403, Request ID: X)", "{\"Records\":[", "{\"eventSource\":\"s3.amazonaws.com\",\"eventName\":\"GetObject\",\"errorCode\":\"AccessDenied\",\"userIdentity\":{}}",
     "]}", "{\"Events\":[{\"CloudTrailEvent\":\"", "\\\"", "\\n", "\n", "│", "é", "💥", "<", ">", "`", ":", " ", "\u{0}",
     "The security token included in the request is expired", "Key '", "' does not exist", "Aws::S3::Errors::AccessDenied", "de_PutObjectCommandError",
+    "Not authorized to perform ", "sts:AssumeRoleWithWebIdentity", "Could not assume role with OIDC: ", "An error occurred (403) when calling the HeadObject operation: Forbidden",
+    "\n    ", "\n│ ", "arn:aws:iam::<account-id>:role/x-", "REDACTED", "...", "…", "[", "]", "(", ")", "'", ",)", " (Aws::STS::Errors::AccessDenied)",
+    "https://sqs.us-east-1.amazonaws.com/123456789012/q", "https://queue.amazonaws.com/1/", " because no VPC endpoint pol", " for role arn:aws:iam::1:role/r",
+    "Your authorization token has expired. Reauthenticate and try again.", "This request is not authorized to perform this operation.",
+    "aws.sdk.kotlin.services.s3.model.S3Exception: Service returned error code 403", ".throwHeadObjectError(", "aws-sdk/lib/services/s3.js", "log-group:x:log-stream:",
 ];
 
 fn grammar_soup() -> impl Strategy<Value = String> {

@@ -66,10 +66,10 @@ pub enum Command {
     #[command(after_help = "Examples:\n  denyctl collect --action s3:PutObject --resource arn:aws:s3:::bucket/key -o json > snapshot.json\n  denyctl collect 'User: arn:aws:sts::111122223333:assumed-role/ci/run is not authorized to perform: ec2:RunInstances' -o json")]
     Collect(RequestArgs),
     /// Diagnose a denial live: who is calling, every layer fetched, the denying statement named.
-    #[command(after_help = "Examples:\n  denyctl diagnose 'User: arn:aws:sts::111122223333:assumed-role/ci/run is not authorized to perform: s3:PutObject on resource: arn:aws:s3:::b/k'\n  denyctl diagnose --action iam:ListUsers --resource '*'\n  denyctl diagnose --snapshot snapshot.json -o json\n\nExit codes: 0 allowed now, 1 denied (diagnosed), 2 usage or input error, 3 AWS or network error.")]
+    #[command(after_help = "Examples:\n  denyctl diagnose 'User: arn:aws:sts::111122223333:assumed-role/ci/run is not authorized to perform: s3:PutObject on resource: arn:aws:s3:::b/k'\n  denyctl diagnose --action iam:ListUsers --resource '*'\n  denyctl diagnose --snapshot snapshot.json -o json\n  denyctl diagnose --action sts:AssumeRoleWithWebIdentity --resource arn:aws:iam::111122223333:role/deploy --claims '{\"iss\":\"https://token.actions.githubusercontent.com\",\"sub\":\"repo:o/r:ref:refs/heads/main\",\"aud\":\"sts.amazonaws.com\"}'\n  denyctl diagnose --action sts:AssumeRoleWithWebIdentity --resource ROLE_ARN --web-identity-token \"$AWS_WEB_IDENTITY_TOKEN_FILE\"\n\nExit codes: 0 allowed now, 1 denied (diagnosed), 2 usage or input error, 3 AWS or network error.")]
     Diagnose(DiagnoseArgs),
     /// Propose the least-privilege fix for a denied request, checked for new access: live (a denial, --event or --action/--resource) or offline (--scenario FILE).
-    #[command(after_help = "Examples:\n  denyctl fix --dry-run 'User: arn:aws:iam::111122223333:user/bob is not authorized to perform: s3:GetObject on resource: \"arn:aws:s3:::b/k\"'\n  denyctl fix --dry-run --action iam:GetUser --resource arn:aws:iam::111122223333:user/bob -o json > plan.json\n  denyctl fix --dry-run --scenario tests/scenarios/shared/01-s3-put-no-identity-allow.json\n  denyctl fix --dry-run --scenario case.json -o diff\n  denyctl fix --dry-run --scenario case.json --scope bucket --accept-widening\n  denyctl fix --dry-run --iac infra/ 'User: ... is not authorized ...' -o diff > fix.patch   # then: git -C infra apply ../fix.patch\n  denyctl fix --iac infra/ --action s3:PutObject --resource arn:aws:s3:::b/k   # shows the patch, asks, writes the files")]
+    #[command(after_help = "Examples:\n  denyctl fix --dry-run 'User: arn:aws:iam::111122223333:user/bob is not authorized to perform: s3:GetObject on resource: \"arn:aws:s3:::b/k\"'\n  denyctl fix --dry-run --action iam:GetUser --resource arn:aws:iam::111122223333:user/bob -o json > plan.json\n  denyctl fix --dry-run --scenario tests/scenarios/shared/01-s3-put-no-identity-allow.json\n  denyctl fix --dry-run --scenario case.json -o diff\n  denyctl fix --dry-run --scenario case.json --scope bucket --accept-widening\n  denyctl fix --dry-run --iac infra/ 'User: ... is not authorized ...' -o diff > fix.patch   # then: git -C infra apply ../fix.patch\n  denyctl fix --iac infra/ --action s3:PutObject --resource arn:aws:s3:::b/k   # shows the patch, asks, writes the files\n  denyctl fix --dry-run --action sts:AssumeRoleWithWebIdentity --resource ROLE_ARN --claims @claims.json -o json > plan.json   # the exact sub in the trust policy")]
     Fix(FixArgs),
     /// The whole loop against a local AWS-compatible server (moto), seeded with four incidents; no AWS account needed.
     #[command(after_help = "Examples:\n  ./scripts/demo.sh              (installs moto into ./.venv, then runs this)\n  denyctl demo --incident 1")]
@@ -142,6 +142,39 @@ pub struct DiagnoseArgs {
     /// Diagnose offline from a snapshot written by `denyctl collect -o json`.
     #[arg(long, value_name = "FILE")]
     pub snapshot: Option<String>,
+    /// Federated role assumption (sts:AssumeRoleWithWebIdentity, sts:AssumeRoleWithSAML).
+    #[command(flatten)]
+    pub federation: FederationArgs,
+}
+
+/// The claims of a federated role assumption (sts:AssumeRoleWithWebIdentity, sts:AssumeRoleWithSAML):
+/// the trust policy is evaluated with them as the request context (docs/federation.md).
+#[derive(Args, Debug, Clone, Default)]
+pub struct FederationArgs {
+    /// The token's or SAML assertion's claims as a JSON object (`{"sub": ..., "aud": ..., "iss": ...}`), or @FILE.
+    #[arg(long, value_name = "JSON", conflicts_with = "web_identity_token")]
+    pub claims: Option<String>,
+    /// A web identity token file (a JWT): its claims are decoded, never verified; the token is never printed.
+    #[arg(long, value_name = "FILE")]
+    pub web_identity_token: Option<String>,
+    /// Inside GitHub Actions: the repository's customised subject (`include_claim_keys`, comma-separated, e.g. repo,context,job_workflow_ref).
+    #[arg(long, value_name = "KEYS", value_delimiter = ',')]
+    pub sub_template: Vec<String>,
+    /// Inside GitHub Actions: the job's deployment environment (its variables do not carry it; default $GITHUB_ENVIRONMENT).
+    #[arg(long, value_name = "NAME")]
+    pub github_environment: Option<String>,
+    /// Inside GitHub Actions: the audience the token is requested for (default sts.amazonaws.com).
+    #[arg(long, value_name = "AUD")]
+    pub audience: Option<String>,
+    /// The identity provider: an oidc-provider or saml-provider ARN, an OIDC issuer URL, or a SAML provider name (default: the token's iss).
+    #[arg(long, value_name = "ARN|URL|NAME")]
+    pub provider: Option<String>,
+    /// The caller passes session tags: the trust policy must allow sts:TagSession too.
+    #[arg(long)]
+    pub session_tags: bool,
+    /// The caller sets a source identity: the trust policy must allow sts:SetSourceIdentity too.
+    #[arg(long)]
+    pub source_identity: bool,
 }
 
 /// `denyctl fix`.
@@ -193,6 +226,9 @@ pub struct FixArgs {
     /// Terraform state owns (you accept the drift).
     #[arg(long)]
     pub allow_drift: bool,
+    /// Federated role assumption (sts:AssumeRoleWithWebIdentity, sts:AssumeRoleWithSAML).
+    #[command(flatten)]
+    pub federation: FederationArgs,
 }
 
 /// `denyctl apply`.

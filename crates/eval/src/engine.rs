@@ -7,7 +7,7 @@ use denyctl_policy::{Effect, Match, PrincipalKind, PrincipalSet, PrincipalType, 
 use crate::cond;
 use crate::layers::{LayerKind, Layers, NamedPolicy};
 use crate::request::Request;
-use crate::verdict::{Decision, LayerReport, Miss, NearMiss, Outcome, StatementRef, Verdict};
+use crate::verdict::{Assumption, Decision, LayerReport, Miss, NearMiss, Outcome, StatementRef, Verdict};
 
 /// How a resource-policy statement's principal matched the caller, weakest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -28,6 +28,8 @@ struct Scan {
     denies: Vec<StatementRef>,
     allows: Vec<StatementRef>,
     grant: Option<Grant>,
+    /// An Allow matched through `"Principal": "*"` (or `{"AWS": "*"}`).
+    star: bool,
     misses: Vec<NearMiss>,
 }
 
@@ -95,7 +97,15 @@ fn entry_grant(req: &Request, entry: &str) -> Option<Grant> {
 }
 
 impl<'a> Evaluator<'a> {
-    fn principal(&self, set: &PrincipalSet, effect: Effect) -> Option<Grant> {
+    /// How the statement's principal matches the caller, and whether it matched only as `*`.
+    fn principal(&self, set: &PrincipalSet, effect: Effect) -> Option<(Grant, bool)> {
+        if !set.negated && set.any {
+            return Some((Grant::Entity, true));
+        }
+        self.principal_entries(set, effect).map(|g| (g, false))
+    }
+
+    fn principal_entries(&self, set: &PrincipalSet, effect: Effect) -> Option<Grant> {
         let aws = || set.entries.iter().filter(|(t, _)| *t == PrincipalType::Aws).map(|(_, e)| e.as_str());
         let other = || set.entries.iter().filter(|(t, _)| *t != PrincipalType::Aws).map(|(_, e)| e.as_str());
         if !set.negated {
@@ -129,7 +139,7 @@ impl<'a> Evaluator<'a> {
     }
 
     /// Evaluate one statement. `Ok(None)`: the action does not match (not worth reporting).
-    fn statement(&mut self, s: &Statement, with_principal: bool) -> Result<Option<Grant>, Miss> {
+    fn statement(&mut self, s: &Statement, with_principal: bool) -> Result<Option<(Grant, bool)>, Miss> {
         let req = self.req;
         if !s.may_match_service(req.service()) {
             return Ok(None);
@@ -141,6 +151,7 @@ impl<'a> Evaluator<'a> {
         }
         if let Some(r) = &s.resource {
             let mut matched = false;
+            let mut unresolved: Option<&str> = None;
             for p in &r.patterns {
                 match p.matches_resource(&req.resource, &|k| variable(&req.context, k)) {
                     Match::Yes => {
@@ -149,17 +160,21 @@ impl<'a> Evaluator<'a> {
                     }
                     Match::No => {}
                     Match::MissingVar(key) => {
-                        // A missing variable makes that element not match, and we say so.
+                        // A variable with no value makes that one entry match no resource (IAM User
+                        // Guide, "Policy variables with no value"): in `Resource` it grants nothing,
+                        // in `NotResource` it excludes nothing. The rest of the statement still counts.
                         if !self.missing.iter().any(|m| m.eq_ignore_ascii_case(key)) {
                             self.missing.push(key.to_string());
                         }
-                        if r.negated {
-                            return Err(Miss::MissingVariable { key: key.to_string() });
-                        }
+                        unresolved = unresolved.or(Some(key));
                     }
                 }
             }
             if matched == r.negated {
+                // Say why when an entry that might have matched had no value to match with.
+                if let (false, Some(key)) = (r.negated, unresolved) {
+                    return Err(Miss::MissingVariable { key: key.to_string() });
+                }
                 return Err(Miss::Resource { patterns: r.patterns.iter().map(|p| p.raw.clone()).collect(), negated: r.negated });
             }
         }
@@ -176,7 +191,7 @@ impl<'a> Evaluator<'a> {
                 return Err(miss);
             }
         }
-        Ok(Some(grant.unwrap_or(Grant::Direct)))
+        Ok(Some(grant.unwrap_or((Grant::Direct, false))))
     }
 
     fn scan<'p>(&mut self, policies: impl Iterator<Item = &'p NamedPolicy>, with_principal: bool) -> Scan {
@@ -185,11 +200,12 @@ impl<'a> Evaluator<'a> {
             for s in &p.policy.statements {
                 match self.statement(s, with_principal) {
                     Ok(None) => {}
-                    Ok(Some(g)) => match s.effect {
+                    Ok(Some((g, star))) => match s.effect {
                         Effect::Deny => scan.denies.push(sref(p, s)),
                         Effect::Allow => {
                             scan.allows.push(sref(p, s));
                             scan.grant = scan.grant.max(Some(g));
+                            scan.star |= star;
                         }
                     },
                     Err(miss) => scan.misses.push(NearMiss { statement: sref(p, s), miss }),
@@ -206,6 +222,8 @@ struct Part {
     deny: bool,
     allow: bool,
     grant: Option<Grant>,
+    /// An Allow matched through `"Principal": "*"`.
+    star: bool,
     unknown: bool,
 }
 
@@ -225,6 +243,7 @@ fn part(layer: LayerKind, target: Option<String>, scan: Scan, allow_outcome: Out
         deny,
         allow,
         grant: scan.grant,
+        star: scan.star,
         unknown: false,
     }
 }
@@ -242,6 +261,7 @@ fn unknown_part(layer: LayerKind, reason: &str) -> Part {
         deny: false,
         allow: false,
         grant: None,
+        star: false,
         unknown: true,
     }
 }
@@ -328,7 +348,18 @@ fn passes(p: &Part, assume: Assume) -> bool {
     }
 }
 
-fn combine(parts: &Parts, req: &Request, rule: ResourceRule, resource_present: bool, assume: Assume) -> Combined {
+/// How a resource-policy grant to `"Principal": "*"` is read against the caller's permissions
+/// boundary and session policies. AWS documents the role-ARN and session-ARN cases, not `*`.
+#[derive(Clone, Copy, PartialEq)]
+enum StarReading {
+    /// Like a grant to the role ARN: limited by an implicit deny in the boundary or session policy
+    /// (the reported reading).
+    Limited,
+    /// Like a grant naming the caller itself: not limited.
+    Direct,
+}
+
+fn combine(parts: &Parts, req: &Request, rule: ResourceRule, resource_present: bool, assume: Assume, star: StarReading) -> Combined {
     let mut denied: Vec<LayerKind> = Vec::new();
     let add = |k: LayerKind, denied: &mut Vec<LayerKind>| {
         if !denied.contains(&k) {
@@ -356,6 +387,7 @@ fn combine(parts: &Parts, req: &Request, rule: ResourceRule, resource_present: b
     let id_allow = if id.unknown { assume == Assume::Best } else { id.allow };
     let grant = match &parts.resource {
         Some(p) if p.unknown => (assume == Assume::Best).then_some(Grant::Direct),
+        Some(p) if p.star && star == StarReading::Direct => Some(Grant::Direct),
         Some(p) => p.grant,
         None => None,
     };
@@ -406,6 +438,16 @@ fn combine(parts: &Parts, req: &Request, rule: ResourceRule, resource_present: b
     }
     denied.sort_by_key(|k| k.as_str());
     Combined { decision: Decision::ImplicitDeny, denied_by: denied }
+}
+
+/// The layers that limit a grant and did not allow: "permissions boundary", "session policy", or both.
+fn limiting_layers(parts: &Parts) -> &'static str {
+    let blocks = |p: &Option<Part>| p.as_ref().is_some_and(|p| !p.unknown && !p.allow);
+    match (blocks(&parts.boundary), blocks(&parts.session)) {
+        (true, true) => "permissions boundary and session policy",
+        (false, true) => "session policy",
+        _ => "permissions boundary",
+    }
 }
 
 /// Evaluate a request against every layer, as AWS does, and explain the decision.
@@ -487,12 +529,27 @@ pub fn evaluate(req: &Request, layers: &Layers) -> Verdict {
 
     let parts = Parts { scp, rcp, boundary, session, identity, resource, vpce };
     let resource_present = layers.resource.is_some();
-    let result = combine(&parts, req, rule, resource_present, Assume::Neutral);
+    let result = combine(&parts, req, rule, resource_present, Assume::Neutral, StarReading::Limited);
     let depends_on_unknown = !layers.unknown.is_empty() && {
-        let worst = combine(&parts, req, rule, resource_present, Assume::Worst);
-        let best = combine(&parts, req, rule, resource_present, Assume::Best);
+        let worst = combine(&parts, req, rule, resource_present, Assume::Worst, StarReading::Limited);
+        let best = combine(&parts, req, rule, resource_present, Assume::Best, StarReading::Limited);
         worst.decision != best.decision
     };
+    let mut assumptions = Vec::new();
+    if parts.resource.as_ref().is_some_and(|p| p.star && !p.unknown) {
+        let other = combine(&parts, req, rule, resource_present, Assume::Neutral, StarReading::Direct);
+        if other.decision != result.decision {
+            assumptions.push(Assumption {
+                id: "principal_star_boundary".into(),
+                note: format!(
+                    "The resource policy allows \"Principal\": \"*\", and the caller's {} does not allow the request. AWS documents that a grant to the role ARN is limited by an implicit deny there and a grant to the session or user ARN is not, but not which reading applies to \"*\". denyctl reads it like the role ARN (limited); read the other way, the decision would be {}.",
+                    limiting_layers(&parts),
+                    other.decision.as_str()
+                ),
+                otherwise: other.decision,
+            });
+        }
+    }
     let mut reports: Vec<LayerReport> = Vec::new();
     let Parts { scp, rcp, boundary, session, identity, resource, vpce } = parts;
     reports.extend(scp.into_iter().map(|p| p.report));
@@ -524,5 +581,6 @@ pub fn evaluate(req: &Request, layers: &Layers) -> Verdict {
         unknown_layers: layers.unknown.clone(),
         depends_on_unknown,
         cross_account: req.is_cross_account(),
+        assumptions,
     }
 }

@@ -141,6 +141,21 @@ pub struct Verdict {
     pub depends_on_unknown: bool,
     /// Whether the request crosses accounts.
     pub cross_account: bool,
+    /// Readings of rules AWS does not document that this decision depends on (empty when none):
+    /// the decision would be `otherwise` under the other reading.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assumptions: Vec<Assumption>,
+}
+
+/// An undocumented rule the decision depends on, the reading denyctl chose, and the other outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assumption {
+    /// A stable identifier: `principal_star_boundary`.
+    pub id: String,
+    /// What is assumed and why, in a sentence or two.
+    pub note: String,
+    /// The decision under the other reading.
+    pub otherwise: Decision,
 }
 
 impl Verdict {

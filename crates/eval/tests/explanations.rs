@@ -128,3 +128,83 @@ fn explicit_deny_cannot_be_overturned_by_unknown_layers() {
     assert_eq!(v.decision, Decision::ExplicitDeny);
     assert!(!v.depends_on_unknown);
 }
+
+fn own(name: &str) -> Scenario {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/scenarios/own");
+    let file = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.file_name().is_some_and(|f| f.to_string_lossy().ends_with(&format!("-{name}.json"))))
+        .unwrap_or_else(|| panic!("no scenario {name}"));
+    Scenario::parse_str(&std::fs::read_to_string(file).unwrap()).unwrap()
+}
+
+#[test]
+fn absent_variable_in_notresource_excludes_nothing_and_is_reported() {
+    let sc = own("var-absent-notresource-deny-applies");
+    let v = evaluate(&sc.request, &sc.layers);
+    assert_eq!(v.decision, Decision::ExplicitDeny);
+    assert_eq!(v.missing_context, vec!["aws:username".to_string()]);
+    let id = v.layer(LayerKind::Identity).unwrap();
+    assert_eq!(id.deciding.len(), 1);
+    assert_eq!(id.deciding[0].index, 1);
+}
+
+#[test]
+fn absent_variable_in_resource_is_named_as_the_miss() {
+    let sc = own("var-absent-resource-deny-matches-nothing");
+    let v = evaluate(&sc.request, &sc.layers);
+    assert_eq!(v.decision, Decision::Allow);
+    let id = v.layer(LayerKind::Identity).unwrap();
+    assert_eq!(id.near_misses.len(), 1);
+    assert_eq!(id.near_misses[0].miss, Miss::MissingVariable { key: "aws:username".into() });
+    assert!(v.assumptions.is_empty());
+}
+
+#[test]
+fn principal_star_under_a_boundary_says_the_reading_is_assumed() {
+    let sc = own("boundary-principal-star-read-as-limited");
+    let v = evaluate(&sc.request, &sc.layers);
+    assert_eq!(v.decision, Decision::ImplicitDeny);
+    assert_eq!(v.assumptions.len(), 1, "{:?}", v.assumptions);
+    let a = &v.assumptions[0];
+    assert_eq!(a.id, "principal_star_boundary");
+    assert_eq!(a.otherwise, Decision::Allow);
+    assert!(a.note.contains("permissions boundary"), "{}", a.note);
+    let json = serde_json::to_value(&v).unwrap();
+    assert_eq!(json["assumptions"][0]["otherwise"], "allow");
+}
+
+#[test]
+fn no_assumption_when_the_reading_does_not_matter() {
+    // Principal "*" without a boundary: both readings allow.
+    let v = {
+        let sc = own("resource-policy-aws-star-same-account-no-identity");
+        evaluate(&sc.request, &sc.layers)
+    };
+    assert_eq!(v.decision, Decision::Allow);
+    assert!(v.assumptions.is_empty());
+    assert!(serde_json::to_value(&v).unwrap().get("assumptions").is_none(), "absent from JSON when empty");
+    // A role-ARN grant under a boundary is documented: no assumption either.
+    let sc = own("boundary-role-arn-resource-policy-limited");
+    let v = evaluate(&sc.request, &sc.layers);
+    assert_eq!(v.decision, Decision::ImplicitDeny);
+    assert!(v.assumptions.is_empty());
+    // Cross account, "*" grants are limited on the caller's side in any reading.
+    let sc = own("resource-policy-star-principal-cross-account");
+    let v = evaluate(&sc.request, &sc.layers);
+    assert!(v.assumptions.is_empty());
+}
+
+#[test]
+fn principal_star_under_a_session_policy_or_on_a_key_is_flagged_too() {
+    for (name, layer) in [("session-policy-principal-star-read-as-limited", "session policy"), ("kms-key-policy-principal-star-boundary-read-as-limited", "permissions boundary")] {
+        let sc = own(name);
+        let v = evaluate(&sc.request, &sc.layers);
+        assert_eq!(v.decision, Decision::ImplicitDeny, "{name}");
+        assert_eq!(v.assumptions.len(), 1, "{name}: {:?}", v.assumptions);
+        assert_eq!(v.assumptions[0].otherwise, Decision::Allow, "{name}");
+        assert!(v.assumptions[0].note.contains(layer), "{name}: {}", v.assumptions[0].note);
+    }
+}

@@ -18,6 +18,7 @@ pub mod equiv;
 mod error;
 pub mod grant;
 pub mod limits;
+pub mod trust;
 mod model;
 mod plan;
 

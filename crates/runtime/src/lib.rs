@@ -12,6 +12,7 @@ pub mod collect;
 pub mod config;
 pub mod decode;
 pub mod error;
+pub mod federation;
 pub mod replay;
 pub mod resource;
 pub mod snapshot;

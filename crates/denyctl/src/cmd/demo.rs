@@ -318,6 +318,7 @@ pub fn run(args: &DemoArgs, global: &GlobalArgs) -> CmdResult {
         let d = DiagnoseArgs {
             request: RequestArgs { action: Some(inc.action.into()), resource: Some(inc.resource.clone()), ..Default::default() },
             snapshot: None,
+            federation: Default::default(),
         };
         match super::diagnose::run(&d, &g) {
             Ok(code) => denied += usize::from(code == exit::DENIED),
@@ -344,6 +345,7 @@ pub fn run(args: &DemoArgs, global: &GlobalArgs) -> CmdResult {
             iac: None,
             tf_state: Vec::new(),
             allow_drift: false,
+            federation: Default::default(),
         };
         match super::fix::run(&f, &g) {
             Ok(code) => fixed += usize::from(code == exit::OK),

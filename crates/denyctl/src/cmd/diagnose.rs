@@ -43,6 +43,72 @@ pub struct DiagnoseOutput<'a> {
     /// The hidden hops the request needs (an SSE-KMS bucket's key), each evaluated for the same
     /// principal; empty when the request has none (or they are not known).
     pub hops: Vec<HopOutput<'a>>,
+    /// sts:AssumeRole: the trust policy's conditions that failed, with both values (as for the
+    /// federated actions, cmd/federation.rs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failing_conditions: Option<Vec<denyctl_eval::claims::FailingCondition>>,
+    /// sts:AssumeRole with --session-tags / --source-identity: sts:TagSession and
+    /// sts:SetSourceIdentity, each evaluated on the same layers.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub also_needed: Vec<AlsoNeeded>,
+}
+
+/// An action the trust policy must allow as well (sts:TagSession when session tags are passed).
+#[derive(Serialize)]
+pub struct AlsoNeeded {
+    /// The action.
+    pub action: String,
+    /// Its decision on the same layers.
+    pub decision: Decision,
+    /// Why it is needed.
+    pub why: &'static str,
+}
+
+/// sts:AssumeRole: the failing conditions of the trust policy's near misses.
+fn trust_failing_conditions(req: &denyctl_eval::Request, v: &Verdict) -> Option<Vec<denyctl_eval::claims::FailingCondition>> {
+    if !req.action.eq_ignore_ascii_case(denyctl_eval::claims::ASSUME_ROLE) || !req.resource.contains(":role/") {
+        return None;
+    }
+    let out = v
+        .layers
+        .iter()
+        .filter(|l| l.layer == denyctl_eval::LayerKind::Resource)
+        .flat_map(|l| l.near_misses.iter())
+        .filter(|m| m.statement.effect == denyctl_policy::Effect::Allow)
+        .filter_map(|m| match &m.miss {
+            denyctl_eval::Miss::Condition { operator, key, expected, actual } => Some(denyctl_eval::claims::FailingCondition {
+                sid: m.statement.sid.clone(),
+                statement: m.statement.index,
+                key: key.clone(),
+                operator: operator.clone(),
+                policy_values: expected.clone(),
+                request_value: actual.clone(),
+            }),
+            _ => None,
+        })
+        .collect();
+    Some(out)
+}
+
+/// sts:AssumeRole with session tags or a source identity: the extra actions, evaluated.
+fn also_needed(req: &denyctl_eval::Request, layers: &denyctl_eval::Layers, f: &crate::cli::FederationArgs) -> Vec<AlsoNeeded> {
+    use denyctl_eval::claims::{ASSUME_ROLE, SET_SOURCE_IDENTITY, TAG_SESSION};
+    if !req.action.eq_ignore_ascii_case(ASSUME_ROLE) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for (on, action, why) in [
+        (f.session_tags, TAG_SESSION, "the caller passes session tags"),
+        (f.source_identity, SET_SOURCE_IDENTITY, "the caller sets a source identity"),
+    ] {
+        if !on {
+            continue;
+        }
+        if let Ok(r) = denyctl_eval::Request::new(&req.principal_raw, action, &req.resource, Some(&req.resource_account), req.context.clone()) {
+            out.push(AlsoNeeded { action: action.to_string(), decision: evaluate(&r, layers).decision, why });
+        }
+    }
+    out
 }
 
 /// One hidden hop in `diagnose -o json`: what it is, why, and its verdict (flattened, as at the top).
@@ -180,6 +246,9 @@ fn offline(a: &DiagnoseArgs, path: &str) -> Result<(Snapshot, Vec<String>), CliE
 
 /// Run the verb.
 pub fn run(a: &DiagnoseArgs, g: &GlobalArgs) -> CmdResult {
+    if a.snapshot.is_none() && super::federation::handles(&a.request) {
+        return super::federation::diagnose(&a.request, &a.federation, g);
+    }
     let denied = live::denied(&a.request)?;
     let auth_id = denied.authorization_id.clone();
     // An encoded authorization failure message (EC2 and others) is decoded as the operator; what it
@@ -205,7 +274,7 @@ pub fn run(a: &DiagnoseArgs, g: &GlobalArgs) -> CmdResult {
             Err(e) => return Err(CliError::Aws(format!("{e}; the message names no action: give --action and --resource"))),
         }
     }
-    let a = &DiagnoseArgs { request: request_args, snapshot: a.snapshot.clone() };
+    let a = &DiagnoseArgs { request: request_args, snapshot: a.snapshot.clone(), federation: a.federation.clone() };
     let (mut snap, mut warnings, source) = match &a.snapshot {
         Some(path) => {
             let (s, w) = offline(a, path)?;
@@ -250,6 +319,11 @@ pub fn run(a: &DiagnoseArgs, g: &GlobalArgs) -> CmdResult {
         }
     }
     let hops = evaluate_hops(&snap.hops);
+    let failing_conditions = trust_failing_conditions(&req, &v);
+    let also = also_needed(&req, &layers, &a.federation);
+    for x in also.iter().filter(|x| x.decision != Decision::Allow) {
+        warnings.push(format!("{} is not allowed ({}), and {}: the trust policy must allow it too", x.action, x.decision.as_str(), x.why));
+    }
     for h in &hops {
         if let Err(e) = &h.result {
             warnings.push(format!("the hidden hop {} on {} was not evaluated: {e}", h.hop.action, h.hop.resource));
@@ -280,6 +354,8 @@ pub fn run(a: &DiagnoseArgs, g: &GlobalArgs) -> CmdResult {
                 notes: h.hop.snapshot.as_ref().map(|s| s.notes.as_slice()).unwrap_or(&[]),
             })
             .collect(),
+        failing_conditions,
+        also_needed: also,
     };
     output::emit(g.output, &out, |w| {
         if let Some(c) = &snap.caller {
@@ -293,6 +369,14 @@ pub fn run(a: &DiagnoseArgs, g: &GlobalArgs) -> CmdResult {
         }
         for n in &snap.notes {
             writeln!(w, "  note: {n}")?;
+        }
+        for c in out.failing_conditions.iter().flatten() {
+            writeln!(w, "  failing {} {} (trust statement {})", c.key, c.operator, c.statement)?;
+            writeln!(w, "      policy allows  {}", c.policy_values.join(" | "))?;
+            writeln!(w, "      request has    {}", c.request_value.as_ref().map(|v| v.join(", ")).unwrap_or_else(|| "(no such key)".into()))?;
+        }
+        for x in &out.also_needed {
+            writeln!(w, "  also needed   {} ({}): {}", x.action, x.why, x.decision.as_str())?;
         }
         for h in &hops {
             writeln!(w)?;
@@ -318,7 +402,8 @@ pub fn run(a: &DiagnoseArgs, g: &GlobalArgs) -> CmdResult {
         }
         Ok(())
     })?;
-    let hop_denied = hops.iter().any(|h| matches!(&h.result, Ok((_, hv)) if hv.decision != Decision::Allow));
+    let hop_denied = hops.iter().any(|h| matches!(&h.result, Ok((_, hv)) if hv.decision != Decision::Allow))
+        || out.also_needed.iter().any(|x| x.decision != Decision::Allow);
     Ok(match v.decision {
         Decision::Allow if !hop_denied => exit::OK,
         _ => exit::DENIED,

@@ -89,6 +89,9 @@ fn from_scenario(path: &str, mut opts: Options) -> Result<(denyctl_remedy::Plan,
 /// Run the verb.
 pub fn run(args: &FixArgs, global: &GlobalArgs) -> CmdResult {
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    if args.scenario.is_none() && super::federation::handles(&args.request) {
+        return super::federation::fix(&args.request, &args.federation, global, args.dry_run);
+    }
     let o = validate(args, interactive)?;
     if !args.dry_run && o.scenario.is_none() {
         if interactive || args.yes {
@@ -178,6 +181,7 @@ mod tests {
             iac: None,
             tf_state: Vec::new(),
             allow_drift: false,
+            federation: Default::default(),
         }
     }
 

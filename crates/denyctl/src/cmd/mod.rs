@@ -7,6 +7,7 @@ pub mod demo;
 pub mod collect;
 pub mod diagnose;
 pub mod explain;
+pub mod federation;
 pub mod live;
 pub mod whoami;
 pub mod fix;
