@@ -6,14 +6,15 @@
 //! rendered policy decides every neighbouring request as the API plan (`rendered: equivalent`).
 //! Then bad input: one line, the API plan still shown.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::{copy_dir, repo, venv_bin};
+
 use serde_json::Value;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 fn denyctl() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_denyctl"));
@@ -21,24 +22,7 @@ fn denyctl() -> Command {
     c
 }
 
-fn venv_bin(name: &str) -> PathBuf {
-    let venv = std::env::var("DENYCTL_VENV").map(PathBuf::from).unwrap_or_else(|_| repo().join(".venv"));
-    let bin = venv.join("bin").join(name);
-    assert!(bin.exists(), "{} is missing: run ./scripts/test.sh (it installs the checkers into .venv)", bin.display());
-    bin
-}
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
-}
 
 struct Out {
     code: i32,

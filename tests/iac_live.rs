@@ -9,19 +9,17 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use common::moto::{Moto, ACCOUNT};
+use common::{copy_dir, repo, venv_bin};
 use serde_json::{json, Value as Json};
 
 const FIXTURE: &str = "tests/fixtures/iac/live";
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 async fn sdk(endpoint: &str, id: &str, secret: &str, token: Option<String>) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
@@ -56,24 +54,7 @@ fn denyctl(dir: &Path, moto: &Moto, args: &[&str]) -> Run {
     Run { code: out.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: String::from_utf8_lossy(&out.stderr).into() }
 }
 
-fn venv_bin(name: &str) -> PathBuf {
-    let venv = std::env::var("DENYCTL_VENV").map(PathBuf::from).unwrap_or_else(|_| repo().join(".venv"));
-    let bin = venv.join("bin").join(name);
-    assert!(bin.exists(), "{} is missing: run ./scripts/test.sh (it installs the checkers into .venv)", bin.display());
-    bin
-}
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
-}
 
 #[test]
 fn cloudformation_owned_role_is_fixed_in_the_template_and_never_drifted() {

@@ -117,6 +117,27 @@ pub fn table(out: &mut dyn Write, p: &Plan) -> io::Result<()> {
     Ok(())
 }
 
+/// The lines of a unified diff, coloured when `color`: headers bold, additions green, removals
+/// red, hunk headers cyan.
+fn diff_lines(out: &mut dyn Write, diff: &str, color: bool) -> io::Result<()> {
+    let paint = |code: &str, s: &str| if color { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() };
+    for line in diff.lines() {
+        let l = if line.starts_with("+++") || line.starts_with("---") || line.starts_with("diff --git") {
+            paint("1", line)
+        } else if line.starts_with('+') {
+            paint("32", line)
+        } else if line.starts_with('-') {
+            paint("31", line)
+        } else if line.starts_with("@@") {
+            paint("36", line)
+        } else {
+            line.to_string()
+        };
+        writeln!(out, "{l}")?;
+    }
+    Ok(())
+}
+
 /// A unified diff per changed policy; coloured when `color`.
 pub fn diffs(out: &mut dyn Write, p: &Plan, color: bool) -> io::Result<()> {
     let paint = |code: &str, s: &str| if color { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() };
@@ -126,20 +147,7 @@ pub fn diffs(out: &mut dyn Write, p: &Plan, color: bool) -> io::Result<()> {
     for c in &p.changes {
         let hand = if c.applicable { "" } else { " (hand-off: not applied by denyctl)" };
         writeln!(out, "{}", paint("1", &format!("# {} {} → {}{hand}", c.id, c.layer.as_str(), where_(c))))?;
-        for line in c.diff.lines() {
-            let l = if line.starts_with("+++") || line.starts_with("---") {
-                paint("1", line)
-            } else if line.starts_with('+') {
-                paint("32", line)
-            } else if line.starts_with('-') {
-                paint("31", line)
-            } else if line.starts_with("@@") {
-                paint("36", line)
-            } else {
-                line.to_string()
-            };
-            writeln!(out, "{l}")?;
-        }
+        diff_lines(out, &c.diff, color)?;
     }
     Ok(())
 }
@@ -162,20 +170,7 @@ pub fn iac(out: &mut dyn Write, r: &crate::cmd::iac::Report, dir: &str, color: b
     for u in &r.unmanaged {
         writeln!(out, "{:<4}unmanaged: {}: {} (the API change is kept)", u.change, u.target, u.reason)?;
     }
-    for line in r.diff.lines() {
-        let l = if line.starts_with("+++") || line.starts_with("---") || line.starts_with("diff --git") {
-            paint("1", line)
-        } else if line.starts_with('+') {
-            paint("32", line)
-        } else if line.starts_with('-') {
-            paint("31", line)
-        } else if line.starts_with("@@") {
-            paint("36", line)
-        } else {
-            line.to_string()
-        };
-        writeln!(out, "{l}")?;
-    }
+    diff_lines(out, &r.diff, color)?;
     if !r.diff.is_empty() {
         writeln!(out, "  write it: denyctl fix ... --iac {dir} -o diff > fix.patch && git -C {dir} apply \"$PWD/fix.patch\"")?;
     }
