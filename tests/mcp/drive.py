@@ -24,6 +24,21 @@ from mcp.client.streamable_http import streamable_http_client
 CFG = json.loads(os.environ["DENYCTL_MCP_TEST"])
 TOOLS = {"explain", "whoami", "diagnose", "collect", "plan_fix", "replay", "apply_plan", "rollback_plan", "simulate"}
 WRITERS = {"apply_plan", "rollback_plan"}
+SCHEMAS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "schema")
+# The verb's JSON contract each tool's structured result carries (at the top, or under a key).
+CONTRACT = {"explain": ("explain", None), "whoami": ("whoami", None), "diagnose": ("diagnose", None),
+            "collect": ("snapshot", "snapshot"), "plan_fix": ("plan", "plan"), "replay": ("replay", None),
+            "apply_plan": ("apply", None), "rollback_plan": ("rollback", None), "simulate": ("simulate", None)}
+
+
+def contract(name, doc):
+    kind, key = CONTRACT[name]
+    if key is not None:
+        doc = doc[key]
+    elif name in WRITERS and doc.get("applied") is False:
+        return  # writes off: the answer is the command a person can run
+    with open(os.path.join(SCHEMAS, f"{kind}.json")) as f:
+        jsonschema.Draft202012Validator(json.load(f)).validate(doc)
 
 
 def iam():
@@ -52,6 +67,7 @@ async def call(s, name, args, expect_error=False, progress=None):
     assert r.structured_content is not None, f"{name}: no structured result"
     assert r.structured_content.get("schema_version") == "1", f"{name}: no schema_version: {r.structured_content}"
     assert text, f"{name}: no text summary"
+    contract(name, r.structured_content)
     log(f"{name} -> {text.splitlines()[0]}")
     return r.structured_content
 
