@@ -208,6 +208,50 @@ async def stale_profile():
             await call(s, "explain", {"text": CFG["denial"]})
 
 
+def children_running(verb):
+    """denyctl processes running VERB (the server's children), from /proc."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"denyctl") and verb.encode() in argv and b"mcp" not in argv:
+            found.append(int(pid))
+    return found
+
+
+async def cancelled():
+    """A call the client abandons (a timeout sends notifications/cancelled) stops the verb's
+    process; the server keeps serving. AWS here is a listener that never answers."""
+    import socket
+    hang = socket.socket()
+    hang.bind(("127.0.0.1", 0))
+    hang.listen(16)
+    env = dict(CFG["env"], AWS_ENDPOINT_URL=f"http://127.0.0.1:{hang.getsockname()[1]}")
+    params = StdioServerParameters(command=CFG["bin"], args=["--profile", "admin", "--caller-profile", CFG["caller_user"], "mcp"], env=env)
+    async with stdio_client(params) as (r, w):
+        async with ClientSession(r, w) as s:
+            await s.initialize()
+            try:
+                await s.call_tool("whoami", {}, read_timeout_seconds=2)
+                raise AssertionError("whoami answered although AWS never does")
+            except MCPError as e:
+                log(f"whoami abandoned after 2 s: {e}")
+            assert children_running("whoami"), "the verb was not running when the call was abandoned"
+            for _ in range(50):
+                if not children_running("whoami"):
+                    break
+                await asyncio.sleep(0.1)
+            assert not children_running("whoami"), "the cancelled call's process is still running"
+            log("cancelled: the whoami process was stopped")
+            await call(s, "explain", {"text": CFG["denial"]})
+    hang.close()
+
+
 def server_args():
     args = ["--profile", "admin", "--caller-profile", CFG["caller_user"], "mcp"]
     if CFG["allow_apply"]:
@@ -222,6 +266,8 @@ async def main():
             async with ClientSession(r, w) as s:
                 await flow(s)
         await stale_profile()
+        if not CFG["allow_apply"]:
+            await cancelled()
     else:
         proc = subprocess.Popen([CFG["bin"], *server_args(), "--http", "127.0.0.1:0"], env=CFG["env"],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
