@@ -148,7 +148,7 @@ pub fn run(args: &FixArgs, global: &GlobalArgs, interactive: bool) -> CmdResult 
         if !quiet {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
-            crate::render::plan::table(&mut out, &plan).map_err(|e| CliError::Input(format!("cannot write output: {e}")))?;
+            crate::render::plan::table(&mut out, &plan).or_else(crate::output::ignore_broken_pipe)?;
         }
         if plan.status == Status::AlreadyAllowed {
             say(quiet, "   allowed now: nothing to change.");
@@ -324,7 +324,7 @@ fn iac_round(
     if !quiet {
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
-        crate::render::plan::iac(&mut out, &report, &label, crate::output::use_color()).map_err(|e| CliError::Input(format!("cannot write output: {e}")))?;
+        crate::render::plan::iac(&mut out, &report, &label, crate::output::use_color()).or_else(crate::output::ignore_broken_pipe)?;
     }
     let consent = if interactive {
         prompt_consent(&format!("Write this patch to {label}? (files only: denyctl never runs terraform or a stack update)"), false)?
@@ -352,7 +352,7 @@ fn iac_round(
 fn summary(rounds: &[Round], applied: &[PathBuf], dir: &Path, quiet: bool) -> CmdResult {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let w = |out: &mut dyn Write, s: String| writeln!(out, "{s}").map_err(|e| CliError::Input(format!("cannot write output: {e}")));
+    let w = |out: &mut dyn Write, s: String| writeln!(out, "{s}").or_else(crate::output::ignore_broken_pipe);
     if !quiet {
         w(&mut out, "\n━━ summary".into())?;
     }
