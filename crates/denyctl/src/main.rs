@@ -17,6 +17,7 @@ mod error;
 mod input;
 mod output;
 mod render;
+mod state;
 
 use clap::Parser;
 

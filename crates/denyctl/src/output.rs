@@ -29,9 +29,8 @@ pub fn emit<T: Serialize>(
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let res = match format {
-        // `From` keeps the kind of an I/O error (a closed pipe stays BrokenPipe).
         Format::Json => serde_json::to_writer_pretty(&mut out, value)
-            .map_err(std::io::Error::from)
+            .map_err(std::io::Error::other)
             .and_then(|_| writeln!(out)),
         Format::Yaml => serde_yaml::to_string(value)
             .map_err(std::io::Error::other)
@@ -44,7 +43,9 @@ pub fn emit<T: Serialize>(
 
 /// A closed pipe (`| head`) is not an error worth a message.
 pub fn ignore_broken_pipe(e: std::io::Error) -> Result<(), CliError> {
-    if e.kind() == std::io::ErrorKind::BrokenPipe {
+    // serde_json's writer errors arrive wrapped (`io::Error::other`): look inside for the pipe.
+    let wrapped = e.get_ref().and_then(|inner| inner.downcast_ref::<serde_json::Error>()).and_then(|j| j.io_error_kind());
+    if e.kind() == std::io::ErrorKind::BrokenPipe || wrapped == Some(std::io::ErrorKind::BrokenPipe) {
         Ok(())
     } else {
         Err(CliError::Input(format!("cannot write output: {e}")))
