@@ -112,7 +112,16 @@ pub fn verdict(out: &mut dyn Write, name: Option<&str>, req: &Request, _layers: 
         writeln!(out)?;
         writeln!(out, "  context keys the policies test but the request does not carry: {}", v.missing_context.join(", "))?;
     }
+    assumptions(out, v, st)?;
     unknown_without_row(out, v, st, |_| true)
+}
+
+/// The undocumented readings the verdict rests on, each with the decision the other reading gives.
+fn assumptions(out: &mut dyn Write, v: &Verdict, st: Style) -> io::Result<()> {
+    for a in &v.assumptions {
+        writeln!(out, "  {} {}", st.bold("assumption:"), a.note)?;
+    }
+    Ok(())
 }
 
 /// The one line said once, above the layers, when reads were denied: whose credentials to use.
@@ -235,6 +244,7 @@ pub fn hop(out: &mut dyn Write, action: &str, resource: &str, why: &str, layers:
         v.denied_by.contains(&l.layer) || l.outcome == Outcome::Unknown || l.outcome == Outcome::ExplicitDeny || l.layer == LayerKind::Resource
     };
     layer_lines(out, v, st, "  ", keep)?;
+    assumptions(out, v, st)?;
     unknown_without_row(out, v, st, keep)
 }
 
