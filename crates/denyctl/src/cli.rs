@@ -233,7 +233,8 @@ pub struct FixArgs {
     /// a Deny with a condition).
     #[arg(long, value_name = "SERVICE", hide = true)]
     pub verify_by_evaluation: Vec<String>,
-    /// Where the session writes its plan, backup and hand-off files (default: ./denyctl-session-TIMESTAMP).
+    /// Where the session writes its plan, backup and hand-off files, owner-only (default: a new
+    /// folder under $XDG_STATE_HOME/denyctl/, else ~/.local/state/denyctl/; never the current directory).
     #[arg(long, value_name = "DIR")]
     pub session_dir: Option<String>,
     /// The folder of the Infrastructure-as-Code that owns the policies (CloudFormation templates,

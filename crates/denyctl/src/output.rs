@@ -49,9 +49,10 @@ pub fn emit<T: Serialize>(
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let res = match format {
+        // `From` keeps the kind of an I/O error (a closed pipe stays BrokenPipe).
         Format::Json => versioned(value)
             .and_then(|v| serde_json::to_writer_pretty(&mut out, &v))
-            .map_err(std::io::Error::other)
+            .map_err(std::io::Error::from)
             .and_then(|_| writeln!(out)),
         Format::Yaml => versioned(value)
             .and_then(|v| serde_yaml::to_string(&v).map_err(serde::ser::Error::custom))
@@ -65,11 +66,28 @@ pub fn emit<T: Serialize>(
 
 /// A closed pipe (`| head`) is not an error worth a message.
 pub fn ignore_broken_pipe(e: std::io::Error) -> Result<(), CliError> {
-    if e.kind() == std::io::ErrorKind::BrokenPipe {
+    // serde_json's writer errors arrive wrapped (`io::Error::other`): look inside for the pipe.
+    let wrapped = e.get_ref().and_then(|inner| inner.downcast_ref::<serde_json::Error>()).and_then(|j| j.io_error_kind());
+    if e.kind() == std::io::ErrorKind::BrokenPipe || wrapped == Some(std::io::ErrorKind::BrokenPipe) {
         Ok(())
     } else {
         Err(CliError::Input(format!("cannot write output: {e}")))
     }
+}
+
+/// One line on stdout (the binary's `println!`): a closed pipe ends nothing and prints nothing,
+/// another write error is said once on stderr.
+pub fn print_line(args: std::fmt::Arguments<'_>) {
+    if let Err(e) = writeln!(std::io::stdout(), "{args}") {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprint_line(format_args!("denyctl: cannot write output: {e}"));
+        }
+    }
+}
+
+/// One line on stderr (the binary's `eprintln!`): never panics; a closed stderr is ignored.
+pub fn eprint_line(args: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr(), "{args}");
 }
 
 /// Whether colour should be used on stdout (respects NO_COLOR and terminals).

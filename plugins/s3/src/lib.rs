@@ -238,10 +238,13 @@ impl ServicePlugin for S3Plugin {
             PluginError::InvalidInput(format!("s3:{what} needs an object ARN (arn:aws:s3:::bucket/key), got {}", request.resource))
         };
         if action_is(&request.action, "s3", &["PutObject"]) {
-            if !allow_write {
-                return Ok(ReplayOutcome::needs_consent(&request.action));
-            }
             let key = r.key.clone().ok_or_else(|| needs_key(name))?;
+            if !allow_write {
+                return Ok(ReplayOutcome::needs_consent_to(
+                    &request.action,
+                    format!("s3:PutObject of an empty (0-byte) object at {}, only if no object is there (If-None-Match: *); an existing object is left as it is", r.arn()),
+                ));
+            }
             // Conditional write: a 0-byte object only where none exists; S3 authorizes before it
             // checks the precondition, so 412 PreconditionFailed also proves the write is allowed.
             let res = c.put_object().bucket(&r.bucket).key(&key).if_none_match("*").body(Vec::new().into()).send().await;

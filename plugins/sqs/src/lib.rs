@@ -81,6 +81,9 @@ pub async fn queue_url(ctx: &PluginCtx, q: &QueueRef) -> Result<String> {
     out.queue_url().map(str::to_string).ok_or_else(|| PluginError::Aws(format!("sqs:GetQueueUrl on {label}: no URL")))
 }
 
+/// The body of the one message a consented sqs:SendMessage replay sends.
+const PROBE_BODY: &str = r#"{"denyctl":"replay probe: safe to discard"}"#;
+
 /// The queue URL for replaying as the caller: derived from an ARN without any call (the caller
 /// may lack sqs:GetQueueUrl, and the replay must test only the denied action), else as given or
 /// looked up by name.
@@ -232,13 +235,19 @@ impl ServicePlugin for SqsPlugin {
             .iter()
             .any(|a| a.eq_ignore_ascii_case(name));
         if !is_read && !allow_write {
+            if action_is(&request.action, "sqs", &["SendMessage"]) {
+                return Ok(ReplayOutcome::needs_consent_to(
+                    &request.action,
+                    format!("sqs:SendMessage of one message {PROBE_BODY} to {} (consumers of the queue will receive it)", request.resource),
+                ));
+            }
             return Ok(ReplayOutcome::needs_consent(&request.action));
         }
         let url = replay_url(ctx, &QueueRef::parse(&request.resource)?).await?;
         let c = client(ctx);
         let read = ReplayMethod::AsIsRead;
         let o = if action_is(&request.action, "sqs", &["SendMessage"]) {
-            let mut q = c.send_message().queue_url(&url).message_body(r#"{"denyctl":"replay probe: safe to discard"}"#);
+            let mut q = c.send_message().queue_url(&url).message_body(PROBE_BODY);
             if is_fifo(&url) {
                 let id = format!("denyctl-{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
                 q = q.message_group_id("denyctl-replay").message_deduplication_id(id);

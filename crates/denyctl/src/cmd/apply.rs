@@ -98,7 +98,8 @@ pub fn read_backup(path: &str) -> Result<Option<Backup>, CliError> {
 pub fn save_backup(path: &str, b: &Backup) -> Result<(), CliError> {
     let text = serde_json::to_string_pretty(b).map_err(|e| CliError::Input(format!("cannot encode the backup: {e}")))?;
     let tmp = format!("{path}.tmp");
-    std::fs::write(&tmp, text + "\n")
+    // Before-images of policies: owner-only, like everything a session keeps.
+    crate::state::write_private(std::path::Path::new(&tmp), (text + "\n").as_bytes())
         .and_then(|_| std::fs::rename(&tmp, path))
         .map_err(|e| CliError::input(path, format!("cannot write the backup ({e}); nothing was written to AWS")))
 }
