@@ -404,12 +404,13 @@ fn a_failure_half_way_undoes_what_was_written() {
     let role = format!("arn:aws:iam::{ACCOUNT}:role/app");
     let (path, mut p) = w.plan("dave", "plan.json", &["--action", "iam:GetRole", "--resource", role.as_str()]);
     let name = p["changes"][0]["target"]["policy_name"].as_str().unwrap().to_string();
-    // A second change that IAM refuses when it is written (a statement without Action): its
-    // read succeeds, so the first change is written before it fails.
+    // A second change that IAM refuses when it is written (a Resource that is not an ARN; it
+    // grants nothing, so the plan re-check lets it through): its read succeeds, so the first
+    // change is written before it fails.
     let mut bad = p["changes"][0].clone();
     bad["id"] = json!("c2");
     bad["target"]["policy_name"] = json!("denyctl-broken");
-    bad["after"] = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": "*"}]});
+    bad["after"] = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:GetRole", "Resource": "not-an-arn"}]});
     p["changes"].as_array_mut().unwrap().push(bad);
     std::fs::write(&path, p.to_string()).unwrap();
     let r = w.verb("apply", "dave", &path, &["--yes"]);

@@ -129,6 +129,22 @@ impl ServicePlugin for KmsPlugin {
     }
 
     async fn put_policy(&self, ctx: &PluginCtx, resource_arn: &str, policy: &Value, expected: &str) -> Result<String> {
+        self.put_policy_text(ctx, resource_arn, &policy.to_string(), expected).await
+    }
+
+    async fn fetch_policy_text(&self, ctx: &PluginCtx, resource_arn: &str) -> Result<Option<String>> {
+        let arn = key_arn(ctx, resource_arn).await?;
+        let out = client(ctx)
+            .get_key_policy()
+            .key_id(&arn)
+            .policy_name(POLICY_NAME)
+            .send()
+            .await
+            .map_err(|e| AwsFailure::from_sdk(&e).into_error("kms:GetKeyPolicy", &arn))?;
+        Ok(out.policy().filter(|t| !t.trim().is_empty()).map(str::to_string))
+    }
+
+    async fn put_policy_text(&self, ctx: &PluginCtx, resource_arn: &str, text: &str, expected: &str) -> Result<String> {
         let current = self.fetch_policy(ctx, resource_arn).await?;
         if current.version_token != expected {
             return Err(PluginError::Conflict(format!(
@@ -140,11 +156,17 @@ impl ServicePlugin for KmsPlugin {
             .put_key_policy()
             .key_id(&current.resource_arn)
             .policy_name(POLICY_NAME)
-            .policy(policy.to_string())
+            .policy(text)
             .send()
             .await
             .map_err(|e| AwsFailure::from_sdk(&e).into_error("kms:PutKeyPolicy", &current.resource_arn))?;
         Ok(self.fetch_policy(ctx, &current.resource_arn).await?.version_token)
+    }
+
+    async fn delete_policy(&self, _ctx: &PluginCtx, resource_arn: &str, _expected: &str) -> Result<String> {
+        Err(PluginError::Unsupported(format!(
+            "{resource_arn}: a KMS key always has a key policy; it cannot be deleted, only put back"
+        )))
     }
 
     async fn replay(&self, ctx: &PluginCtx, request: &ReplayRequest, allow_write: bool) -> Result<ReplayOutcome> {

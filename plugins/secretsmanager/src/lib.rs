@@ -76,6 +76,20 @@ pub fn kms_hop(secret_arn: &str, key_arn: &str) -> Hop {
     }
 }
 
+impl SecretsManagerPlugin {
+    /// Compare-and-swap: the policy as it is now, if its token is still `expected`.
+    async fn cas(&self, ctx: &PluginCtx, resource_arn: &str, expected: &str) -> Result<FetchedPolicy> {
+        let current = self.fetch_policy(ctx, resource_arn).await?;
+        if current.version_token != expected {
+            return Err(PluginError::Conflict(format!(
+                "the resource policy of {} changed since it was read (expected {expected}, found {}): read it again and re-plan",
+                current.resource_arn, current.version_token
+            )));
+        }
+        Ok(current)
+    }
+}
+
 #[async_trait]
 impl ServicePlugin for SecretsManagerPlugin {
     fn info(&self) -> PluginInfo {
@@ -121,21 +135,44 @@ impl ServicePlugin for SecretsManagerPlugin {
     }
 
     async fn put_policy(&self, ctx: &PluginCtx, resource_arn: &str, policy: &Value, expected: &str) -> Result<String> {
-        let current = self.fetch_policy(ctx, resource_arn).await?;
-        if current.version_token != expected {
-            return Err(PluginError::Conflict(format!(
-                "the resource policy of {} changed since it was read (expected {expected}, found {}): read it again and re-plan",
-                current.resource_arn, current.version_token
-            )));
-        }
+        self.put_policy_text(ctx, resource_arn, &policy.to_string(), expected).await
+    }
+
+    async fn fetch_policy_text(&self, ctx: &PluginCtx, resource_arn: &str) -> Result<Option<String>> {
+        let (arn, _, _) = describe(ctx, resource_arn).await?;
+        let out = client(ctx)
+            .get_resource_policy()
+            .secret_id(&arn)
+            .send()
+            .await
+            .map_err(|e| not_found_secret(AwsFailure::from_sdk(&e), "secretsmanager:GetResourcePolicy", &arn))?;
+        Ok(out.resource_policy().filter(|t| !t.trim().is_empty()).map(str::to_string))
+    }
+
+    async fn put_policy_text(&self, ctx: &PluginCtx, resource_arn: &str, text: &str, expected: &str) -> Result<String> {
+        let current = self.cas(ctx, resource_arn, expected).await?;
         client(ctx)
             .put_resource_policy()
             .secret_id(&current.resource_arn)
-            .resource_policy(policy.to_string())
+            .resource_policy(text)
             .block_public_policy(true)
             .send()
             .await
             .map_err(|e| AwsFailure::from_sdk(&e).into_error("secretsmanager:PutResourcePolicy", &current.resource_arn))?;
+        Ok(self.fetch_policy(ctx, &current.resource_arn).await?.version_token)
+    }
+
+    async fn delete_policy(&self, ctx: &PluginCtx, resource_arn: &str, expected: &str) -> Result<String> {
+        let current = self.cas(ctx, resource_arn, expected).await?;
+        if current.policy.is_none() {
+            return Ok(current.version_token);
+        }
+        client(ctx)
+            .delete_resource_policy()
+            .secret_id(&current.resource_arn)
+            .send()
+            .await
+            .map_err(|e| AwsFailure::from_sdk(&e).into_error("secretsmanager:DeleteResourcePolicy", &current.resource_arn))?;
         Ok(self.fetch_policy(ctx, &current.resource_arn).await?.version_token)
     }
 

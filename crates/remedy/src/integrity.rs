@@ -1,0 +1,94 @@
+//! Plan integrity: `apply` recomputes, from the plan file alone, what each change's after-image
+//! newly allows compared with its before-image, over the no-new-access neighbourhood of the
+//! plan's request. A change edited after the plan was made (a statement widened to
+//! `"Action": "*"`, a resource turned into `*`, a principal added) shows up as requests it
+//! newly allows beyond the intended one, whatever the rest of the file says. Pure: no I/O.
+//!
+//! The check looks at each changed policy on its own (the other layers are not in the plan
+//! file): for an identity policy, what the policy alone grants the caller; for a boundary,
+//! what it lets through with everything else allowed; for a resource or trust policy, what it
+//! grants the caller, another role of the account, and principals of another account.
+
+use std::sync::Arc;
+
+use denyctl_eval::{Context, Layers, NamedPolicy, Request};
+use denyctl_policy::Policy;
+use serde_json::{json, Value as Json};
+
+use crate::check::Neighbourhood;
+use crate::model::{Access, Change, Plan, RequestSpec, TargetKind};
+
+/// What the re-check found for one change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recheck {
+    /// The change id.
+    pub change: String,
+    /// Requests the after-image allows and the before-image did not, beyond the intended one.
+    pub newly_allowed: Vec<Access>,
+    /// The change cannot be checked (its policy does not parse, the request is malformed).
+    pub error: Option<String>,
+}
+
+impl Recheck {
+    /// Nothing beyond the intended request, and the change could be checked.
+    pub fn passes(&self) -> bool {
+        self.error.is_none() && self.newly_allowed.is_empty()
+    }
+}
+
+fn request(spec: &RequestSpec) -> Result<Request, String> {
+    let mut ctx = Context::new();
+    for (k, v) in &spec.context {
+        ctx.insert(k, v.clone());
+    }
+    Request::new(&spec.principal, &spec.action, &spec.resource, Some(&spec.resource_account), ctx).map_err(|e| format!("the plan's request is not valid: {e}"))
+}
+
+fn named(name: &str, doc: &Json) -> Result<NamedPolicy, String> {
+    let policy = Policy::from_json(doc.clone()).map_err(|e| format!("the policy does not parse: {e}"))?;
+    Ok(NamedPolicy { name: Arc::from(name), policy: Arc::new(policy) })
+}
+
+fn allow_all() -> Json {
+    json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+}
+
+/// The layers holding only this change's policy (`doc`, or none).
+fn layers(c: &Change, doc: Option<&Json>) -> Result<Layers, String> {
+    let mut l = Layers::default();
+    let name = c.target.policy_name.as_str();
+    let p = doc.map(|d| named(name, d)).transpose()?;
+    match c.target.kind {
+        TargetKind::InlinePolicy | TargetKind::ManagedPolicy => l.identity = p.into_iter().collect(),
+        TargetKind::Boundary => {
+            l.identity = vec![named("everything", &allow_all())?];
+            l.permissions_boundary = p;
+        }
+        TargetKind::ResourcePolicy | TargetKind::TrustPolicy => l.resource = p,
+        _ => return Err("not a policy denyctl writes".into()),
+    }
+    Ok(l)
+}
+
+/// Re-check every applicable change of `plan` (hand-offs are never written, so not checked).
+pub fn recheck(plan: &Plan) -> Vec<Recheck> {
+    let req = request(&plan.request);
+    plan.changes
+        .iter()
+        .filter(|c| c.applicable)
+        .map(|c| {
+            let mut r = Recheck { change: c.id.clone(), newly_allowed: Vec::new(), error: None };
+            let res = req.clone().and_then(|req| {
+                let before = layers(c, c.before.as_ref())?;
+                let after = layers(c, Some(&c.after)).map_err(|e| format!("its after-image: {e}"))?;
+                let others = matches!(c.target.kind, TargetKind::ResourcePolicy | TargetKind::TrustPolicy);
+                Ok(Neighbourhood::build(&req, &before, others).newly_allowed(&after))
+            });
+            match res {
+                Ok(n) => r.newly_allowed = n,
+                Err(e) => r.error = Some(e),
+            }
+            r
+        })
+        .collect()
+}
