@@ -463,16 +463,26 @@ async fn apply(w: &Writer<'_>, p: &Plan, a: &ApplyArgs, changes: &[&Change], bac
         }
     }
     // Check what was written reads back as planned: a write that another writer replaced at once
-    // (outside this machine's lock) shows here.
+    // (outside this machine's lock, where IAM offers no compare-and-swap) shows here, and this
+    // apply is then reported as lost, not as done.
+    let mut lost = Vec::new();
     for k in checked.iter().filter(|k| k.state == State::Ready) {
         let now = w.read(&k.change.target).await.map_err(|e| CliError::Aws(format!("reading back {}: {e}", k.change.id)))?;
         if check(k.change, &now) != State::AlreadyApplied {
-            eprintln!(
-                "denyctl: WARNING: {} does not read back as the plan's after-image: another writer changed it right after this apply ({})",
+            lost.push(format!(
+                "{} ({}): another writer changed it right after this apply wrote it: {}; {}",
+                k.change.id,
                 describe(&k.change.target),
-                denyctl_runtime::apply::statement_diff(Some(&k.change.after), now.document.as_ref())
-            );
+                denyctl_runtime::apply::statement_diff(Some(&k.change.after), now.document.as_ref()),
+                denyctl_runtime::apply::who_changed_hint(&k.change.target)
+            ));
         }
+    }
+    if !lost.is_empty() {
+        return Err(CliError::Input(format!(
+            "apply lost a race: {}; the other writer's change is kept; make the plan again (denyctl fix --dry-run ...)",
+            lost.join("; ")
+        )));
     }
     report.result = "applied";
     report.changes.sort_by_key(|c| c.id.trim_start_matches('c').parse::<usize>().unwrap_or(usize::MAX));
