@@ -262,6 +262,16 @@ fn a_process_killed_between_two_writes_is_finished_by_apply_or_undone_by_rollbac
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(serde_json::from_str::<Json>(&w.user_policy("alice", &name).unwrap()).unwrap(), inline["after"]);
     assert_eq!(bucket_policy(&w, "reports").map(|t| serde_json::from_str::<Json>(&t).unwrap()), Some(bucket["after"].clone()));
+    // A rollback killed after its first restore (the inline policy: the reverse order): run again, it finishes.
+    let st = w
+        .command(&["rollback", "-f", path.to_str().unwrap(), "--profile", "admin", "--caller-profile", "alice", "--yes"])
+        .env("DENYCTL_TEST_CRASH_AFTER_WRITE", "1")
+        .output()
+        .unwrap()
+        .status;
+    assert!(!st.success());
+    assert_eq!(w.user_policies("alice"), ["base"], "the first restore was made");
+    assert!(bucket_policy(&w, "reports").is_some(), "the second was not");
     let r = w.verb("rollback", "alice", &path, &["--yes"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(state(&w), original, "byte for byte");
@@ -417,4 +427,77 @@ fn bad_plan_and_backup_files_are_one_line_exit_2_and_nothing_written() {
     one_line(&r);
     assert!(r.stderr.contains("no backup here"), "{}", r.stderr);
     assert_eq!(state(&w), applied, "nothing written");
+}
+
+/// Every version of a managed policy: (documents sorted, the default's document, how many).
+fn versions_state(w: &World, arn: &str) -> (Vec<String>, Json, usize) {
+    let v = w.versions(arn);
+    let mut docs: Vec<String> = v.iter().map(|(id, _)| w.version_doc(arn, id).to_string()).collect();
+    docs.sort();
+    let default = v.iter().find(|(_, d)| *d).map(|(id, _)| w.version_doc(arn, id)).unwrap();
+    (docs, default, v.len())
+}
+
+#[test]
+fn a_managed_policy_change_killed_between_its_two_writes_is_finished_or_undone() {
+    // carol's inline policies are near the user quota: the grant goes into denyctl's managed
+    // policy, which has five versions (v3 the default): apply deletes one, then creates one.
+    let filler: Vec<String> = (0..64).map(|i| format!("arn:aws:s3:::filler-bucket-{i:03}/*")).collect();
+    let base = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"},
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": filler}]})
+    .to_string();
+    let (_g, w) = World::new(&[("carol", base)]);
+    let role = format!("arn:aws:iam::{ACCOUNT}:role/app");
+    let request = ["--action", "iam:GetRole", "--resource", role.as_str()];
+    let (_, p1) = w.plan("carol", "first.json", &request);
+    let t = &p1["changes"][0]["target"];
+    assert_eq!(t["kind"], "managed_policy", "{p1:#}");
+    let arn = t["policy_arn"].as_str().unwrap().to_string();
+    let name = t["policy_name"].as_str().unwrap().to_string();
+    let doc = |a: &str| allow(&[a], json!("*"));
+    w.rt.block_on(async {
+        let iam = w.iam();
+        iam.create_policy().policy_name(&name).policy_document(doc("iam:ListRoles")).send().await.unwrap();
+        for (i, a) in ["iam:ListUsers", "iam:ListGroups", "iam:ListPolicies", "iam:ListAccountAliases"].iter().enumerate() {
+            iam.create_policy_version().policy_arn(&arn).policy_document(doc(a)).set_as_default(i == 1).send().await.unwrap();
+        }
+        iam.attach_user_policy().user_name("carol").policy_arn(&arn).send().await.unwrap();
+    });
+    let (plan, p) = w.plan("carol", "second.json", &request);
+    assert_eq!(p["changes"][0]["versions"]["delete_version"], "v1", "{p:#}");
+    let after = p["changes"][0]["after"].clone();
+    let original = versions_state(&w, &arn);
+    assert_eq!(original.2, 5);
+    let crash = |n: &str| {
+        w.command(&["apply", "-f", plan.to_str().unwrap(), "--profile", "admin", "--caller-profile", "carol", "--yes"])
+            .env("DENYCTL_TEST_CRASH_AFTER_WRITE", n)
+            .output()
+            .unwrap()
+            .status
+    };
+
+    // Killed after deleting v1, before creating the new default: rollback re-creates v1's document.
+    assert!(!crash("1").success());
+    assert_eq!(w.versions(&arn).len(), 4);
+    assert_eq!(versions_state(&w, &arn).1, original.1, "the default is untouched");
+    let r = w.verb("rollback", "carol", &plan, &["--yes"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(versions_state(&w, &arn), original, "the same documents, the same default (a version id cannot come back)");
+
+    // Killed there again: apply run again creates the new default without deleting a second version.
+    assert!(!crash("1").success());
+    assert_eq!(w.versions(&arn).len(), 4);
+    let r = w.verb("apply", "carol", &plan, &["--yes"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let (_, default, count) = versions_state(&w, &arn);
+    assert_eq!((default, count), (after, 5));
+    let r = w.verb("replay", "carol", &plan, &[]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    // ...and rollback undoes both halves.
+    let r = w.verb("rollback", "carol", &plan, &["--yes"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(versions_state(&w, &arn), original);
+    let r = w.verb("replay", "carol", &plan, &[]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
 }

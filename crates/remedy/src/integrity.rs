@@ -53,18 +53,38 @@ fn allow_all() -> Json {
     json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
 }
 
-/// The layers holding only this change's policy (`doc`, or none).
-fn layers(c: &Change, doc: Option<&Json>) -> Result<Layers, String> {
+fn everyone_allowed() -> Json {
+    json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]})
+}
+
+/// The layers holding only this change's policy (`doc`, or none). A cross-account request
+/// needs the other side too: it is taken as allowing everything (the worst case), so that the
+/// changed policy alone decides.
+fn layers(c: &Change, doc: Option<&Json>, cross_account: bool) -> Result<Layers, String> {
     let mut l = Layers::default();
     let name = c.target.policy_name.as_str();
     let p = doc.map(|d| named(name, d)).transpose()?;
+    let other_side = || named("the other account: everything allowed", &everyone_allowed());
     match c.target.kind {
-        TargetKind::InlinePolicy | TargetKind::ManagedPolicy => l.identity = p.into_iter().collect(),
+        TargetKind::InlinePolicy | TargetKind::ManagedPolicy => {
+            l.identity = p.into_iter().collect();
+            if cross_account {
+                l.resource = Some(other_side()?);
+            }
+        }
         TargetKind::Boundary => {
             l.identity = vec![named("everything", &allow_all())?];
             l.permissions_boundary = p;
+            if cross_account {
+                l.resource = Some(other_side()?);
+            }
         }
-        TargetKind::ResourcePolicy | TargetKind::TrustPolicy => l.resource = p,
+        TargetKind::ResourcePolicy | TargetKind::TrustPolicy => {
+            l.resource = p;
+            if cross_account {
+                l.identity = vec![named("the caller's account: everything allowed", &allow_all())?];
+            }
+        }
         _ => return Err("not a policy denyctl writes".into()),
     }
     Ok(l)
@@ -79,8 +99,9 @@ pub fn recheck(plan: &Plan) -> Vec<Recheck> {
         .map(|c| {
             let mut r = Recheck { change: c.id.clone(), newly_allowed: Vec::new(), error: None };
             let res = req.clone().and_then(|req| {
-                let before = layers(c, c.before.as_ref())?;
-                let after = layers(c, Some(&c.after)).map_err(|e| format!("its after-image: {e}"))?;
+                let cross = req.resource_account != req.principal.account();
+                let before = layers(c, c.before.as_ref(), cross)?;
+                let after = layers(c, Some(&c.after), cross).map_err(|e| format!("its after-image: {e}"))?;
                 let others = matches!(c.target.kind, TargetKind::ResourcePolicy | TargetKind::TrustPolicy);
                 Ok(Neighbourhood::build(&req, &before, others).newly_allowed(&after))
             });

@@ -587,9 +587,14 @@ impl Writer<'_> {
                 if !now.iter().any(|v| v.version_id == default) {
                     return Err(ApplyError::Stale(format!("{}: version {default} (the default before) no longer exists", describe(t))));
                 }
-                let mut done = vec![format!("default set back to {default}")];
-                s.call(&s.operator, "iam:SetDefaultPolicyVersion", arn, 1, iam.set_default_policy_version().policy_arn(arn).version_id(&default).send()).await.map_err(aws)?;
-                wrote();
+                let mut done = Vec::new();
+                if now.iter().any(|v| v.version_id == default && v.is_default) {
+                    done.push(format!("{default} still the default"));
+                } else {
+                    s.call(&s.operator, "iam:SetDefaultPolicyVersion", arn, 1, iam.set_default_policy_version().policy_arn(arn).version_id(&default).send()).await.map_err(aws)?;
+                    wrote();
+                    done.push(format!("default set back to {default}"));
+                }
                 let created = e.applied.as_ref().and_then(|a| a.created_version.clone());
                 if let Some(id) = created.filter(|id| *id != default && now.iter().any(|v| &v.version_id == id)) {
                     let target = format!("{arn} version {id}");

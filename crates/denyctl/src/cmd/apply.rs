@@ -378,10 +378,12 @@ async fn apply(w: &Writer<'_>, p: &Plan, a: &ApplyArgs, changes: &[&Change], bac
     // The backup, before any write: an entry of an interrupted run keeps its before-image (the
     // target then was as it is now, or half-way); a new one is read now.
     for k in checked.iter().filter(|k| k.state == State::Ready) {
-        if backup.entries.iter().any(|e| e.change == k.change.id) {
+        let id = &k.change.id;
+        if backup.entries.iter().any(|e| &e.change == id && (e.applied.is_some() || in_flight.contains(id))) {
             continue;
         }
         let to_delete = w.to_delete(k.change, &k.current).await.map_err(|e| CliError::Aws(format!("{}: {e}", k.change.id)))?;
+        backup.entries.retain(|e| &e.change != id);
         backup.entries.push(BackupEntry { change: k.change.id.clone(), target: k.change.target.clone(), before: k.current.clone(), to_delete, applied: None });
     }
     // Keep the entries in apply order.
