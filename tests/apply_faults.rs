@@ -14,7 +14,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::moto::ACCOUNT;
-use common::world::{allow, Run, World};
+use common::world::{allow, near_quota_base, Run, World};
 use serde_json::{json, Value as Json};
 
 const OBJECT: &str = "arn:aws:s3:::reports/q1.csv";
@@ -55,7 +55,9 @@ fn one_line(r: &Run) {
 
 /// A plan for `request` made by `fix --dry-run` (so the request and caller are real), with its
 /// changes replaced by one resource-policy change of `service` on `arn`.
-fn resource_plan(w: &World, name: &str, request: &[&str], service: &str, arn: &str, before: Option<&Json>, after: &Json, token: &str) -> PathBuf {
+/// `on` is (plugin service, resource ARN whose policy changes).
+fn resource_plan(w: &World, name: &str, request: &[&str], on: (&str, &str), before: Option<&Json>, after: &Json, token: &str) -> PathBuf {
+    let (service, arn) = on;
     let (path, mut p) = w.plan("alice", name, request);
     let mut c = p["changes"][0].clone();
     c["id"] = json!("c1");
@@ -106,7 +108,7 @@ fn rollback_deletes_a_bucket_policy_the_fix_created_and_puts_an_existing_one_bac
     let (_g, w) = World::new(&[("alice", caller_base())]);
     assert_eq!(bucket_policy(&w, "reports"), None);
     let after = policy_with(vec![grant("s3:GetObject", OBJECT)]);
-    let plan = resource_plan(&w, "s3.json", &["--action", "s3:GetObject", "--resource", OBJECT], "s3", BUCKET, None, &after, "none");
+    let plan = resource_plan(&w, "s3.json", &["--action", "s3:GetObject", "--resource", OBJECT], ("s3", BUCKET), None, &after, "none");
     let r = w.verb("apply", "alice", &plan, &["--yes"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(bucket_policy(&w, "reports").is_some());
@@ -125,7 +127,7 @@ fn rollback_deletes_a_bucket_policy_the_fix_created_and_puts_an_existing_one_bac
     stmts.push(grant("s3:GetObject", OBJECT));
     let after = json!({"Statement": stmts, "Version": "2012-10-17"});
     let token = denyctl_plugin_api::version_token(Some(&before));
-    let plan = resource_plan(&w, "s3b.json", &["--action", "s3:GetObject", "--resource", OBJECT], "s3", BUCKET, Some(&before), &after, &token);
+    let plan = resource_plan(&w, "s3b.json", &["--action", "s3:GetObject", "--resource", OBJECT], ("s3", BUCKET), Some(&before), &after, &token);
     apply_then_rollback(&w, &plan, &|| bucket_policy(&w, "reports"), &after);
     assert_eq!(bucket_policy(&w, "reports").as_deref(), Some(theirs.as_str()));
 }
@@ -144,7 +146,7 @@ fn rollback_deletes_a_queue_policy_the_fix_created() {
     };
     assert_eq!(read(), None);
     let after = policy_with(vec![grant("sqs:SendMessage", &arn)]);
-    let plan = resource_plan(&w, "sqs.json", &["--action", "sqs:SendMessage", "--resource", &arn], "sqs", &arn, None, &after, "none");
+    let plan = resource_plan(&w, "sqs.json", &["--action", "sqs:SendMessage", "--resource", &arn], ("sqs", &arn), None, &after, "none");
     apply_then_rollback(&w, &plan, &read, &after);
 }
 
@@ -156,7 +158,7 @@ fn rollback_deletes_a_secret_policy_the_fix_created() {
     let read = || w.rt.block_on(async { sm.get_resource_policy().secret_id(&arn).send().await.unwrap().resource_policy().map(str::to_string) });
     assert_eq!(read(), None);
     let after = policy_with(vec![grant("secretsmanager:GetSecretValue", "*")]);
-    let plan = resource_plan(&w, "sm.json", &["--action", "secretsmanager:GetSecretValue", "--resource", &arn], "secretsmanager", &arn, None, &after, "none");
+    let plan = resource_plan(&w, "sm.json", &["--action", "secretsmanager:GetSecretValue", "--resource", &arn], ("secretsmanager", &arn), None, &after, "none");
     apply_then_rollback(&w, &plan, &read, &after);
     let out = std::fs::read_to_string(w.path("sm.backup.json")).unwrap();
     assert!(!out.contains("not printed"), "no secret value in the backup");
@@ -175,7 +177,7 @@ fn a_key_policy_always_exists_and_is_put_back_byte_for_byte() {
     let mut after = before.clone();
     after["Statement"] = json!(stmts);
     let token = denyctl_plugin_api::version_token(Some(&before));
-    let plan = resource_plan(&w, "kms.json", &["--action", "kms:Decrypt", "--resource", &arn], "kms", &arn, Some(&before), &after, &token);
+    let plan = resource_plan(&w, "kms.json", &["--action", "kms:Decrypt", "--resource", &arn], ("kms", &arn), Some(&before), &after, &token);
     apply_then_rollback(&w, &plan, &read, &after);
     assert_eq!(read().as_deref(), Some(original.as_str()));
 }
@@ -222,7 +224,7 @@ fn a_process_killed_between_two_writes_is_finished_by_apply_or_undone_by_rollbac
     // and denyctl's inline policy of alice.
     let (path, mut p) = w.plan("alice", "two.json", &["--action", "s3:GetObject", "--resource", OBJECT]);
     let inline = p["changes"][0].clone();
-    let rp = resource_plan(&w, "tmp.json", &["--action", "s3:GetObject", "--resource", OBJECT], "s3", BUCKET, None, &policy_with(vec![grant("s3:GetObject", OBJECT)]), "none");
+    let rp = resource_plan(&w, "tmp.json", &["--action", "s3:GetObject", "--resource", OBJECT], ("s3", BUCKET), None, &policy_with(vec![grant("s3:GetObject", OBJECT)]), "none");
     let mut bucket: Json = serde_json::from_str::<Json>(&std::fs::read_to_string(rp).unwrap()).unwrap()["changes"][0].clone();
     bucket["id"] = json!("c2");
     p["changes"] = json!([inline.clone(), bucket.clone()]);
@@ -306,8 +308,8 @@ fn two_applies_on_one_policy_at_once_one_wins_no_lost_update_in_50_rounds() {
     assert_eq!(b["changes"][0]["target"]["policy_name"], json!(name));
     let (sid_a, sid_b) = (a["changes"][0]["statements"][0]["Sid"].as_str().unwrap().to_string(), b["changes"][0]["statements"][0]["Sid"].as_str().unwrap().to_string());
     // Two plans that both create the bucket policy.
-    let ba = resource_plan(&w, "ba.json", &["--action", "s3:GetObject", "--resource", OBJECT], "s3", BUCKET, None, &policy_with(vec![grant("s3:GetObject", OBJECT)]), "none");
-    let bb = resource_plan(&w, "bb.json", &["--action", "s3:ListBucket", "--resource", BUCKET], "s3", BUCKET, None, &policy_with(vec![grant("s3:ListBucket", BUCKET)]), "none");
+    let ba = resource_plan(&w, "ba.json", &["--action", "s3:GetObject", "--resource", OBJECT], ("s3", BUCKET), None, &policy_with(vec![grant("s3:GetObject", OBJECT)]), "none");
+    let bb = resource_plan(&w, "bb.json", &["--action", "s3:ListBucket", "--resource", BUCKET], ("s3", BUCKET), None, &policy_with(vec![grant("s3:ListBucket", BUCKET)]), "none");
     let after = |p: &Path| serde_json::from_str::<Json>(&std::fs::read_to_string(p).unwrap()).unwrap()["changes"][0]["after"].clone();
     let (after_a, after_b, after_ba, after_bb) = (a["changes"][0]["after"].clone(), b["changes"][0]["after"].clone(), after(&ba), after(&bb));
     let mut wins = [0usize; 2];
@@ -442,12 +444,7 @@ fn versions_state(w: &World, arn: &str) -> (Vec<String>, Json, usize) {
 fn a_managed_policy_change_killed_between_its_two_writes_is_finished_or_undone() {
     // carol's inline policies are near the user quota: the grant goes into denyctl's managed
     // policy, which has five versions (v3 the default): apply deletes one, then creates one.
-    let filler: Vec<String> = (0..64).map(|i| format!("arn:aws:s3:::filler-bucket-{i:03}/*")).collect();
-    let base = json!({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"},
-        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": filler}]})
-    .to_string();
-    let (_g, w) = World::new(&[("carol", base)]);
+    let (_g, w) = World::new(&[("carol", near_quota_base())]);
     let role = format!("arn:aws:iam::{ACCOUNT}:role/app");
     let request = ["--action", "iam:GetRole", "--resource", role.as_str()];
     let (_, p1) = w.plan("carol", "first.json", &request);
@@ -455,15 +452,7 @@ fn a_managed_policy_change_killed_between_its_two_writes_is_finished_or_undone()
     assert_eq!(t["kind"], "managed_policy", "{p1:#}");
     let arn = t["policy_arn"].as_str().unwrap().to_string();
     let name = t["policy_name"].as_str().unwrap().to_string();
-    let doc = |a: &str| allow(&[a], json!("*"));
-    w.rt.block_on(async {
-        let iam = w.iam();
-        iam.create_policy().policy_name(&name).policy_document(doc("iam:ListRoles")).send().await.unwrap();
-        for (i, a) in ["iam:ListUsers", "iam:ListGroups", "iam:ListPolicies", "iam:ListAccountAliases"].iter().enumerate() {
-            iam.create_policy_version().policy_arn(&arn).policy_document(doc(a)).set_as_default(i == 1).send().await.unwrap();
-        }
-        iam.attach_user_policy().user_name("carol").policy_arn(&arn).send().await.unwrap();
-    });
+    w.five_versions(&name, &arn, "carol");
     let (plan, p) = w.plan("carol", "second.json", &request);
     assert_eq!(p["changes"][0]["versions"]["delete_version"], "v1", "{p:#}");
     let after = p["changes"][0]["after"].clone();

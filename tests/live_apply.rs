@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::moto::ACCOUNT;
-use common::world::{allow, World};
+use common::world::{allow, near_quota_base, World};
 use serde_json::{json, Value as Json};
 
 fn caller_base() -> String {
@@ -152,12 +152,7 @@ fn a_changed_policy_aborts_apply_and_rollback_restores_the_text_byte_for_byte() 
 fn a_managed_policy_at_five_versions_keeps_its_default() {
     // carol's inline policies are near the 2,048-character quota of a user: the grant goes into
     // denyctl's customer managed policy, which already has five versions.
-    let filler: Vec<String> = (0..64).map(|i| format!("arn:aws:s3:::filler-bucket-{i:03}/*")).collect();
-    let base = json!({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"},
-        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": filler}]})
-    .to_string();
-    let (_g, w) = World::new(&[("carol", base)]);
+    let (_g, w) = World::new(&[("carol", near_quota_base())]);
     let role = format!("arn:aws:iam::{ACCOUNT}:role/app");
     let request = ["--action", "iam:GetRole", "--resource", role.as_str()];
     let (_, p1) = w.plan("carol", "first.json", &request);
@@ -169,14 +164,7 @@ fn a_managed_policy_at_five_versions_keeps_its_default() {
 
     // The policy exists with five versions, v3 the default; attached to carol.
     let doc = |a: &str| allow(&[a], json!("*"));
-    w.rt.block_on(async {
-        let iam = w.iam();
-        iam.create_policy().policy_name(&name).policy_document(doc("iam:ListRoles")).send().await.unwrap();
-        for (i, a) in ["iam:ListUsers", "iam:ListGroups", "iam:ListPolicies", "iam:ListAccountAliases"].iter().enumerate() {
-            iam.create_policy_version().policy_arn(&arn).policy_document(doc(a)).set_as_default(i == 1).send().await.unwrap();
-        }
-        iam.attach_user_policy().user_name("carol").policy_arn(&arn).send().await.unwrap();
-    });
+    w.five_versions(&name, &arn, "carol");
     let five = w.versions(&arn);
     assert_eq!(five, [("v1".into(), false), ("v2".into(), false), ("v3".into(), true), ("v4".into(), false), ("v5".into(), false)]);
 

@@ -192,5 +192,28 @@ impl World {
             serde_json::from_str(&decode(o.policy_version().unwrap().document().unwrap())).unwrap()
         })
     }
+
+    /// denyctl's managed policy `name` (ARN `arn`) with five versions, v3 the default (each
+    /// allows one IAM list action on `*`), attached to `user`.
+    pub fn five_versions(&self, name: &str, arn: &str, user: &str) {
+        let doc = |a: &str| allow(&[a], json!("*"));
+        self.rt.block_on(async {
+            let iam = self.iam();
+            iam.create_policy().policy_name(name).policy_document(doc("iam:ListRoles")).send().await.unwrap();
+            for (i, a) in ["iam:ListUsers", "iam:ListGroups", "iam:ListPolicies", "iam:ListAccountAliases"].iter().enumerate() {
+                iam.create_policy_version().policy_arn(arn).policy_document(doc(a)).set_as_default(i == 1).send().await.unwrap();
+            }
+            iam.attach_user_policy().user_name(user).policy_arn(arn).send().await.unwrap();
+        });
+    }
 }
 
+/// A caller's `base` inline policy near a user's 2,048-character inline quota (and allowing
+/// sts:GetCallerIdentity): the planner puts a grant into denyctl's customer managed policy.
+pub fn near_quota_base() -> String {
+    let filler: Vec<String> = (0..64).map(|i| format!("arn:aws:s3:::filler-bucket-{i:03}/*")).collect();
+    json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"},
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": filler}]})
+    .to_string()
+}

@@ -750,7 +750,8 @@ pub fn check(c: &Change, cur: &Current) -> State {
     if let (Some(want), Some(have)) = (&c.version_token, &cur.token) {
         if want != have {
             let what = if is_managed { "default version" } else { "version token" };
-            return State::Changed(format!("{} changed since the plan was made: {what} {want} was read, {have} now", describe(t)));
+            let when = cur.versions.iter().find(|v| &v.version_id == have).and_then(|v| v.create_date.as_deref()).map(|d| format!(" (created {d})")).unwrap_or_default();
+            return State::Changed(format!("{} changed since the plan was made: {what} {want} was read, {have} now{when}; {}", describe(t), who_changed_hint(t)));
         }
     }
     State::Ready

@@ -226,7 +226,7 @@ impl ServicePlugin for S3Plugin {
 
     async fn put_policy_text(&self, ctx: &PluginCtx, resource_arn: &str, text: &str, expected: &str) -> Result<String> {
         let r = S3Resource::parse(resource_arn)?;
-        let current = self.cas(ctx, resource_arn, expected).await?;
+        let current = self.fetch_policy(ctx, resource_arn).await?.expect_token(expected, "bucket policy")?;
         client(ctx)
             .put_bucket_policy()
             .bucket(&r.bucket)
@@ -239,7 +239,7 @@ impl ServicePlugin for S3Plugin {
 
     async fn delete_policy(&self, ctx: &PluginCtx, resource_arn: &str, expected: &str) -> Result<String> {
         let r = S3Resource::parse(resource_arn)?;
-        let current = self.cas(ctx, resource_arn, expected).await?;
+        let current = self.fetch_policy(ctx, resource_arn).await?.expect_token(expected, "bucket policy")?;
         if current.policy.is_none() {
             return Ok(NO_POLICY_TOKEN.to_string());
         }
@@ -366,20 +366,6 @@ impl ServicePlugin for S3Plugin {
             ReplayOutcome::new(outcome, read, detail)
         };
         Ok(o)
-    }
-}
-
-impl S3Plugin {
-    /// Compare-and-swap: the policy as it is now, if its token is still `expected`.
-    async fn cas(&self, ctx: &PluginCtx, resource_arn: &str, expected: &str) -> Result<FetchedPolicy> {
-        let current = self.fetch_policy(ctx, resource_arn).await?;
-        if current.version_token != expected {
-            return Err(PluginError::Conflict(format!(
-                "the bucket policy of {} changed since it was read (expected {expected}, found {}): read it again and re-plan",
-                current.resource_arn, current.version_token
-            )));
-        }
-        Ok(current)
     }
 }
 

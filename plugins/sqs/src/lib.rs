@@ -143,13 +143,7 @@ fn is_fifo(url: &str) -> bool {
 impl SqsPlugin {
     /// Compare-and-swap, then SetQueueAttributes Policy = `text` (empty: no policy).
     async fn set_policy_attribute(&self, ctx: &PluginCtx, resource_arn: &str, text: &str, expected: &str) -> Result<String> {
-        let current = self.fetch_policy(ctx, resource_arn).await?;
-        if current.version_token != expected {
-            return Err(PluginError::Conflict(format!(
-                "the queue policy of {} changed since it was read (expected {expected}, found {}): read it again and re-plan",
-                current.resource_arn, current.version_token
-            )));
-        }
+        let current = self.fetch_policy(ctx, resource_arn).await?.expect_token(expected, "queue policy")?;
         let url = current.extra["queue_url"].as_str().unwrap_or_default().to_string();
         client(ctx)
             .set_queue_attributes()
