@@ -8,11 +8,17 @@
 //! file): for an identity policy, what the policy alone grants the caller; for a boundary,
 //! what it lets through with everything else allowed; for a resource or trust policy, what it
 //! grants the caller, another role of the account, and principals of another account.
+//!
+//! A federated request (`sts:AssumeRoleWithWebIdentity` / `SAML` by an identity provider, not an
+//! IAM principal) has no such neighbourhood: its trust-policy change is recomputed instead
+//! ([`crate::trust::fix_trust`] from the before-image and the request's claims) and must be
+//! exactly the plan's after-image.
 
 use std::sync::Arc;
 
+use denyctl_eval::claims::{context_of, TrustRequest};
 use denyctl_eval::{Context, Layers, NamedPolicy, Request};
-use denyctl_policy::Policy;
+use denyctl_policy::{Policy, PrincipalType};
 use serde_json::{json, Value as Json};
 
 use crate::check::Neighbourhood;
@@ -90,6 +96,37 @@ fn layers(c: &Change, doc: Option<&Json>, cross_account: bool) -> Result<Layers,
     Ok(l)
 }
 
+/// A federated trust change: the after-image must be the exact fix for the request's claims
+/// (with or without session tags and source identity, which the plan file does not record).
+fn recheck_federated(spec: &RequestSpec, c: &Change) -> Result<Vec<Access>, String> {
+    let before = c.before.as_ref().ok_or("a trust policy always exists, but the plan has no before-image")?;
+    let pairs: Vec<(String, Vec<String>)> = spec.context.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    for (session_tags, source_identity) in [(false, false), (true, false), (false, true), (true, true)] {
+        let req = TrustRequest {
+            action: spec.action.clone(),
+            principal: spec.principal.clone(),
+            principal_type: PrincipalType::Federated,
+            context: context_of(&pairs),
+            session_tags,
+            source_identity,
+        };
+        if crate::trust::fix_trust(before, &req).is_ok_and(|f| f.after == c.after) {
+            return Ok(Vec::new());
+        }
+    }
+    Ok(vec![Access {
+        principal: spec.principal.clone(),
+        action: spec.action.clone(),
+        resource: spec.resource.clone(),
+        probe: "not the exact trust change for the request's claims".into(),
+    }])
+}
+
+fn federated(spec: &RequestSpec, c: &Change) -> bool {
+    c.target.kind == TargetKind::TrustPolicy
+        && ["sts:AssumeRoleWithWebIdentity", "sts:AssumeRoleWithSAML"].iter().any(|a| a.eq_ignore_ascii_case(&spec.action))
+}
+
 /// Re-check every applicable change of `plan` (hand-offs are never written, so not checked).
 pub fn recheck(plan: &Plan) -> Vec<Recheck> {
     let req = request(&plan.request);
@@ -98,13 +135,13 @@ pub fn recheck(plan: &Plan) -> Vec<Recheck> {
         .filter(|c| c.applicable)
         .map(|c| {
             let mut r = Recheck { change: c.id.clone(), newly_allowed: Vec::new(), error: None };
-            let res = req.clone().and_then(|req| {
+            let res = if federated(&plan.request, c) { recheck_federated(&plan.request, c) } else { req.clone().and_then(|req| {
                 let cross = req.resource_account != req.principal.account();
                 let before = layers(c, c.before.as_ref(), cross)?;
                 let after = layers(c, Some(&c.after), cross).map_err(|e| format!("its after-image: {e}"))?;
                 let others = matches!(c.target.kind, TargetKind::ResourcePolicy | TargetKind::TrustPolicy);
                 Ok(Neighbourhood::build(&req, &before, others).newly_allowed(&after))
-            });
+            }) };
             match res {
                 Ok(n) => r.newly_allowed = n,
                 Err(e) => r.error = Some(e),
