@@ -324,7 +324,11 @@ async fn apply(w: &Writer<'_>, p: &Plan, a: &ApplyArgs, changes: &[&Change], bac
     let unrecorded: Vec<usize> = checked
         .iter()
         .enumerate()
-        .filter(|(_, k)| k.state == State::AlreadyApplied && backup.entries.iter().any(|e| e.change == k.change.id && e.applied.is_none()))
+        .filter(|(_, k)| {
+            k.state == State::AlreadyApplied
+                && in_flight.contains(&k.change.id)
+                && backup.entries.iter().any(|e| e.change == k.change.id && e.applied.is_none())
+        })
         .map(|(i, _)| i)
         .collect();
     if !unrecorded.is_empty() {
