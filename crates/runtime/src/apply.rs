@@ -1,7 +1,10 @@
 //! Writing a plan's changes to AWS, safely: re-read each target and compare it with the plan
 //! (compare-and-swap), back up every before-image, write in a safe order, undo on failure, and
-//! restore the before-images exactly (rollback). Also what the live planner needs besides the
-//! collected layers: version tokens and managed-policy version lists.
+//! restore the before-images exactly (rollback): the text as AWS returned it, and "no policy"
+//! by deleting what the fix created (resource policies through the plugin's `delete_policy`).
+//! What an interrupted write did is worked out from the target ([`reconcile`]). Also what the
+//! live planner needs besides the collected layers: version tokens and managed-policy version
+//! lists.
 //!
 //! Version tokens: a managed policy's (or boundary's) token is its default version id (`v3`);
 //! inline and trust policies have none in IAM, so their token is `sha256:` of the canonical

@@ -3,6 +3,10 @@
 //! (compare-and-swap: nothing is written if one changed); every before-image saved to the backup
 //! file before the first write; writes in an order that never leaves more access than the
 //! finished apply; a failure undoes what was written. An applied plan applies as a no-op.
+//! Before any AWS call each change is re-checked from the plan file (an edited plan is
+//! refused); each target is locked (one denyctl run per policy on this machine); a journal
+//! beside the backup records each write's intent and completion, so that an apply that stopped
+//! half-way is finished by running it again, or undone by `rollback`.
 
 use std::io::IsTerminal;
 use std::path::Path;

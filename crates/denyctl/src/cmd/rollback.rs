@@ -2,7 +2,9 @@
 //! text as IAM returned it, an inline policy that did not exist deleted, a created managed-policy
 //! version removed and the previous default set back, a policy denyctl created detached and
 //! deleted. A target changed again after apply is not overwritten (unless `--force`). Denies are
-//! restored first (the reverse of apply's order).
+//! restored first (the reverse of apply's order). A resource policy the fix created is deleted
+//! through its plugin (compare-and-swap). The write an apply had in flight when it stopped (the
+//! journal) is undone too, from what the target shows it did.
 
 use denyctl_remedy::{Change, Plan};
 use denyctl_runtime::apply::{describe, is_restored, plan_token, reconcile, Backup, Writer};
