@@ -490,3 +490,47 @@ fn a_managed_policy_change_killed_between_its_two_writes_is_finished_or_undone()
     let r = w.verb("replay", "carol", &plan, &[]);
     assert_eq!(r.code, 1, "{}", r.stdout);
 }
+
+#[test]
+fn a_managed_policy_the_fix_creates_killed_before_it_is_attached_is_finished_or_deleted() {
+    // carol's inline quota is nearly full: the plan creates denyctl's managed policy and attaches it.
+    let (_g, w) = World::new(&[("carol", near_quota_base())]);
+    let role = format!("arn:aws:iam::{ACCOUNT}:role/app");
+    let (plan, p) = w.plan("carol", "plan.json", &["--action", "iam:GetRole", "--resource", role.as_str()]);
+    let t = &p["changes"][0]["target"];
+    assert_eq!((t["kind"].as_str(), t["create"].as_bool()), (Some("managed_policy"), Some(true)), "{p:#}");
+    let arn = t["policy_arn"].as_str().unwrap().to_string();
+    // With IAM enforced, moto's signature check rejects the space-separated description of
+    // CreatePolicy: this test is about the policy's state, so moto stops enforcing.
+    w.moto.set_auth(false);
+    let exists = || w.rt.block_on(async { w.iam().get_policy().policy_arn(&arn).send().await.is_ok() });
+    let attached = || {
+        w.rt.block_on(async {
+            let o = w.iam().list_attached_user_policies().user_name("carol").send().await.unwrap();
+            o.attached_policies().iter().any(|a| a.policy_arn() == Some(arn.as_str()))
+        })
+    };
+    let killed_after_create = || {
+        let o = w
+            .command(&["apply", "-f", plan.to_str().unwrap(), "--profile", "admin", "--caller-profile", "carol", "--yes"])
+            .env("DENYCTL_TEST_CRASH_AFTER_WRITE", "1")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(!o.status.success() && err.contains("aborting after write 1"), "{err}");
+    };
+    // Killed after CreatePolicy, before AttachUserPolicy: rollback deletes the policy.
+    killed_after_create();
+    assert!(exists() && !attached());
+    let r = w.verb("rollback", "carol", &plan, &["--yes"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!exists(), "no policy at all, as before");
+    // Killed there again: apply run again attaches the policy it made (it is not someone else's).
+    killed_after_create();
+    let r = w.verb("apply", "carol", &plan, &["--yes"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(exists() && attached());
+    let r = w.verb("rollback", "carol", &plan, &["--yes"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!exists() && !attached());
+}
