@@ -132,7 +132,7 @@ impl Server {
         let dir = match &a.session_dir {
             Some(d) => PathBuf::from(d),
             None => {
-                let base = state_home().join("denyctl");
+                let base = crate::state::state_dir()?;
                 private_dir(&base)?;
                 base.join(format!("mcp-{run}"))
             }
@@ -185,17 +185,6 @@ fn run_id() -> String {
     h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
     h.write_u32(std::process::id());
     format!("{:08x}", h.finish() as u32)
-}
-
-/// `$XDG_STATE_HOME`, or `~/.local/state`, or the temporary folder.
-fn state_home() -> PathBuf {
-    if let Some(d) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d);
-    }
-    match std::env::var_os("HOME").filter(|d| !d.is_empty()) {
-        Some(home) => PathBuf::from(home).join(".local").join("state"),
-        None => std::env::temp_dir(),
-    }
 }
 
 fn private_dir(p: &Path) -> Result<(), CliError> {

@@ -119,10 +119,8 @@ fn lock_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("DENYCTL_LOCK_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(d);
     }
-    match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
-        Some(h) => Path::new(&h).join(".denyctl").join("locks"),
-        None => std::env::temp_dir().join("denyctl-locks"),
-    }
+    // Beside the sessions, in the user's state directory (owner-only), else the temporary folder.
+    crate::state::state_dir().map(|d| d.join("locks")).unwrap_or_else(|_| std::env::temp_dir().join("denyctl-locks"))
 }
 
 /// Lock every target (in a fixed order, so two runs cannot deadlock), waiting up to two
@@ -130,7 +128,7 @@ fn lock_dir() -> PathBuf {
 /// the compare-and-swap after it catches everyone else.
 pub fn lock_targets(targets: &[&Target], verb: &str) -> Result<Locks, CliError> {
     let dir = lock_dir();
-    std::fs::create_dir_all(&dir).map_err(|e| CliError::input(dir.display(), format!("cannot create the lock directory ({e}); nothing written")))?;
+    crate::state::create_private_dir(&dir).map_err(|e| CliError::input(dir.display(), format!("cannot create the lock directory ({e}); nothing written")))?;
     let mut keys: Vec<(String, String)> = targets
         .iter()
         .map(|t| {
@@ -144,11 +142,7 @@ pub fn lock_targets(targets: &[&Target], verb: &str) -> Result<Locks, CliError> 
     let mut files = Vec::new();
     for (key, what) in keys {
         let path = dir.join(format!("{key}.lock"));
-        let mut f = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
+        let mut f = owner_only(OpenOptions::new().create(true).truncate(false).read(true).write(true))
             .open(&path)
             .map_err(|e| CliError::input(path.display(), format!("cannot open the lock file ({e}); nothing written")))?;
         let start = Instant::now();
