@@ -218,7 +218,7 @@ fn str_at<'a>(o: &'a Map<String, Value>, path: &[&str]) -> Option<&'a str> {
 }
 
 /// A finding for one event with an access error; `None` for events that succeeded or failed otherwise.
-fn event_finding(ev: &Map<String, Value>, catalog: &dyn ActionCatalog) -> Option<Finding> {
+pub fn event_finding(ev: &Map<String, Value>, catalog: &dyn ActionCatalog) -> Option<Finding> {
     let code = str_at(ev, &["errorCode"])?;
     let message = str_at(ev, &["errorMessage"]).unwrap_or("");
     let source = str_at(ev, &["eventSource"]);

@@ -20,6 +20,7 @@ mod wrapper;
 
 pub use advice::Advice;
 pub use catalog::{ActionCatalog, BuiltinCatalog};
+pub use cloudtrail::event_finding as cloudtrail_event;
 pub use model::{CloudTrailInfo, DenyKind, Finding, Kind, Parsed, PolicyType, Skipped};
 
 /// Largest input accepted, in bytes, as read (compressed or not).

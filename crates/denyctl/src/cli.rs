@@ -86,6 +86,30 @@ pub enum Command {
     /// Service plugins: the four built in, and shared libraries on the plugin path.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Every AccessDenied in CloudTrail, grouped into distinct problems, ranked (and decided with --snapshot or --live).
+    #[command(after_help = "Examples:\n  denyctl triage ./AWSLogs/                      # log files and folders (.json, .json.gz), lookup-events output, JSON lines\n  denyctl triage --fold logs/ -o csv > queue.csv\n  denyctl triage logs/ --html report.html\n  denyctl triage s3://org-trail/AWSLogs/o-abc123/ --since 2025-01-01 --until 2025-01-07\n\nExit codes: 0 triaged (some sources may be skipped: see stderr), 2 nothing could be read, 3 AWS error.")]
+    Triage(TriageArgs),
+}
+
+/// `denyctl triage` (docs/triage.md).
+#[derive(Args, Debug)]
+pub struct TriageArgs {
+    /// CloudTrail sources: log files and folders (plain or .gz), `aws cloudtrail lookup-events`
+    /// output, JSON lines, `s3://BUCKET/PREFIX` of a trail (read as the operator).
+    #[arg(value_name = "SOURCE", required = true)]
+    pub sources: Vec<String>,
+    /// Fold S3 object keys to their prefix, so denials on many objects under one prefix are one group.
+    #[arg(long)]
+    pub fold: bool,
+    /// Also write a self-contained HTML report (queue, denials per day, verdicts and plans).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<String>,
+    /// Earliest day to read from `s3://` sources (YYYY-MM-DD; picks the date prefixes listed).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Last day to read from `s3://` sources (YYYY-MM-DD, inclusive).
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<String>,
 }
 
 /// `denyctl demo`.

@@ -18,3 +18,4 @@ pub mod plugin;
 pub mod replay;
 pub mod rollback;
 pub mod simulate;
+pub mod triage;
