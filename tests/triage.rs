@@ -176,3 +176,89 @@ fn csv_table_and_html_report() {
     }
     assert!(out.stderr.is_empty(), "-q prints nothing: {}", String::from_utf8_lossy(&out.stderr));
 }
+
+fn snapshot(principal: &str, action: &str, resource: &str, account: &str, identity: Value, scp_deny: Option<Value>) -> Value {
+    let mut policies = serde_json::json!({
+        "identity": [{"name": "inline:app", "document": {"Version": "2012-10-17", "Statement": identity},
+                      "source": {"kind": "inline", "attached_to": "principal", "read_by": "iam:GetUserPolicy"}}],
+        "unknown": []
+    });
+    if let Some(deny) = scp_deny {
+        policies["scp"] = serde_json::json!([
+            {"target": "r-ab12", "type": "ROOT", "policies": [{"name": "FullAWSAccess (p-FullAWSAccess)",
+                "document": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]},
+                "source": {"kind": "scp", "attached_to": "r-ab12", "policy_id": "p-FullAWSAccess", "read_by": "organizations:DescribePolicy"}}]},
+            {"target": account, "type": "ACCOUNT", "policies": [{"name": "guardrails (p-guard)",
+                "document": {"Version": "2012-10-17", "Statement": [deny]},
+                "source": {"kind": "scp", "attached_to": account, "policy_id": "p-guard", "read_by": "organizations:DescribePolicy"}}]}
+        ]);
+        policies["management_account"] = "111111111111".into();
+    }
+    serde_json::json!({"format": "denyctl-snapshot/1", "collected_at": "2025-03-04T00:00:00Z",
+        "request": {"principal": principal, "action": action, "resource": resource, "resource_account": account, "context": {}},
+        "policies": policies, "notes": [], "calls": {"count": 0, "waves": 0}})
+}
+
+/// `--snapshot DIR`: every group with a snapshot is decided as `diagnose --snapshot` decides it,
+/// with the plan `fix` makes from it; a group without one says how to collect it.
+#[test]
+fn snapshot_verdicts_agree_with_diagnose_and_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("trail");
+    let c = corpus::write_to(&src, corpus::Spec { denials: 300, extra_groups: 0, per_extra_group: 0, noise_per_denial: 0, look_alikes: 0, days: 2, per_file: 100 }, 9);
+    let snaps = dir.path().join("snaps");
+    std::fs::create_dir_all(&snaps).unwrap();
+    let m = "222222222222";
+    let alice = snapshot(&format!("arn:aws:iam::{m}:user/alice"), "dynamodb:PutItem", &format!("arn:aws:dynamodb:us-east-1:{m}:table/orders"), m,
+        serde_json::json!([{"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"}]),
+        Some(serde_json::json!({"Sid": "NoOrderWrites", "Effect": "Deny", "Action": "dynamodb:PutItem", "Resource": "*"})));
+    let ci = snapshot(&format!("arn:aws:sts::{m}:assumed-role/ci-deploy/gh-run-1"), "s3:PutObject", &format!("arn:aws:s3:::artifacts-{m}/builds/1/app-5.zip"), m,
+        serde_json::json!([{"Effect": "Allow", "Action": "s3:GetObject", "Resource": format!("arn:aws:s3:::artifacts-{m}/*")}]), None);
+    std::fs::write(snaps.join("alice.json"), alice.to_string()).unwrap();
+    std::fs::write(snaps.join("ci.json"), ci.to_string()).unwrap();
+    std::fs::write(snaps.join("README.md"), "not a snapshot").unwrap();
+
+    let out = denyctl(&["triage", "--fold", src.to_str().unwrap(), "--snapshot", snaps.to_str().unwrap(), "-o", "json"]);
+    let (groups, got) = found(&out);
+    assert_eq!(got, planted(&c));
+    let mut decided = 0;
+    for g in &groups {
+        let v = &g["verdict"];
+        let file = match (g["action"].as_str().unwrap(), g["resource"].as_str().unwrap_or("")) {
+            ("dynamodb:PutItem", _) => Some("alice.json"),
+            ("s3:PutObject", r) if r.ends_with("/builds/1/*") => Some("ci.json"),
+            _ => None,
+        };
+        let Some(file) = file else {
+            assert_eq!(v["decision"], "unknown", "{g}");
+            assert!(v["error"].as_str().unwrap().contains("denyctl collect --principal"), "{v}");
+            continue;
+        };
+        decided += 1;
+        let path = snaps.join(file);
+        let d = denyctl(&["diagnose", "--snapshot", path.to_str().unwrap(), "-o", "json"]);
+        let d: Value = serde_json::from_slice(&d.stdout).unwrap();
+        assert_eq!(v["decision"], d["decision"], "{g}");
+        let by: Vec<&str> = d["denied_by"].as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect();
+        assert_eq!(v["denied_by"], by.join(","));
+        let f = denyctl(&["fix", "--dry-run", "--scenario", path.to_str().unwrap(), "-o", "json"]);
+        let f: Value = serde_json::from_slice(&f.stdout).unwrap();
+        assert_eq!(v["plan_id"], f["changes"][0]["id"], "{v}");
+        assert_eq!(v["plan_status"], f["status"]);
+        assert!(!v["plan_diff"].as_str().unwrap().is_empty());
+    }
+    assert_eq!(decided, 2);
+    let alice_v = &groups.iter().find(|g| g["action"] == "dynamodb:PutItem").unwrap()["verdict"];
+    assert_eq!((alice_v["decision"].as_str(), alice_v["denied_by"].as_str()), (Some("explicit_deny"), Some("scp")));
+    assert!(alice_v["statement"].as_str().unwrap().contains("NoOrderWrites"), "{alice_v}");
+    let ci_v = &groups.iter().find(|g| g["resource"].as_str().is_some_and(|r| r.ends_with("/builds/1/*"))).unwrap()["verdict"];
+    assert_eq!((ci_v["decision"].as_str(), ci_v["denied_by"].as_str()), (Some("implicit_deny"), Some("identity")));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("README.md") == false, "only .json files are read as snapshots");
+
+    // The HTML report carries each verdict and its plan diff.
+    let report = dir.path().join("r.html");
+    let out = denyctl(&["triage", "--fold", src.to_str().unwrap(), "--snapshot", snaps.to_str().unwrap(), "--html", report.to_str().unwrap(), "-q"]);
+    assert!(out.status.success());
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.contains("explicit_deny: scp") && html.contains("class=\"add\""), "verdicts and plan diffs in the report");
+}

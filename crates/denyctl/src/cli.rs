@@ -110,6 +110,16 @@ pub struct TriageArgs {
     /// Last day to read from `s3://` sources (YYYY-MM-DD, inclusive).
     #[arg(long, value_name = "DATE")]
     pub until: Option<String>,
+    /// Decide every group offline from the snapshots in DIR (`denyctl collect … -o json` files):
+    /// the denying layer and statement, and the plan `fix` would make.
+    #[arg(long, value_name = "DIR", conflicts_with = "live")]
+    pub snapshot: Option<String>,
+    /// Diagnose the top groups live (as `denyctl diagnose` does), as the operator.
+    #[arg(long)]
+    pub live: bool,
+    /// With --live: how many groups, from the top of the queue.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub top: usize,
 }
 
 /// `denyctl demo`.

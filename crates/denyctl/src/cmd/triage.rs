@@ -51,12 +51,17 @@ pub fn run(a: &TriageArgs, g: &GlobalArgs) -> CmdResult {
         read
     });
     triage.merge(read);
-    let groups = triage.groups();
+    let mut groups = triage.groups();
     let summary = triage.summary();
     report_summary(g, &summary);
     if summary.sources_read == 0 {
         let why = summary.sources_skipped.first().map(|s| format!(" ({}: {})", s.source, s.reason)).unwrap_or_default();
         return Err(CliError::Input(format!("no source could be read{why}")));
+    }
+    if let Some(dir) = &a.snapshot {
+        decide_offline(&mut groups, dir)?;
+    } else if a.live {
+        decide_live(&mut groups, a.top, g)?;
     }
     if let Some(path) = &a.html {
         let page = crate::render::triage::html(&groups, &summary);
@@ -195,5 +200,158 @@ fn write_file(path: &str, bytes: &[u8]) -> Result<(), CliError> {
     std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, target)).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         CliError::input(path, format!("cannot write: {e}"))
+    })
+}
+
+/// A principal as snapshots and groups can both name it: `ACCOUNT:role:NAME` for a role or a
+/// session of it (the path dropped: a session ARN does not carry it), `ACCOUNT:user:NAME`, else as is.
+fn principal_id(arn: &str) -> String {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    if parts.len() == 6 && parts[0] == "arn" {
+        let res = parts[5];
+        if let Some(rest) = res.strip_prefix("assumed-role/") {
+            return format!("{}:role:{}", parts[4], rest.split('/').next().unwrap_or(rest));
+        }
+        for (prefix, kind) in [("role/", "role"), ("user/", "user")] {
+            if res.starts_with(prefix) {
+                return format!("{}:{kind}:{}", parts[4], res.rsplit('/').next().unwrap_or(res));
+            }
+        }
+    }
+    arn.to_string()
+}
+
+/// Whether a snapshot's request is the group's: same principal, same action, and the same resource
+/// (or one inside the group's folded prefix).
+fn snapshot_fits(g: &Group, s: &denyctl_runtime::Snapshot) -> bool {
+    let r = &s.request;
+    if principal_id(&r.principal) != principal_id(&g.principal) || !r.action.eq_ignore_ascii_case(&g.action) {
+        return false;
+    }
+    match g.resource.as_deref() {
+        None => true,
+        Some(res) if res == r.resource => true,
+        Some(res) => res.strip_suffix('*').is_some_and(|p| p.ends_with('/') && r.resource.starts_with(p)),
+    }
+}
+
+/// Every `denyctl-snapshot/1` file under DIR (others named on stderr and left out).
+fn load_snapshots(dir: &str) -> Result<Vec<(String, denyctl_runtime::Snapshot)>, CliError> {
+    let p = Path::new(dir);
+    if !p.is_dir() {
+        return Err(CliError::input(dir, "--snapshot takes a folder of snapshot files (`denyctl collect … -o json > DIR/NAME.json`)"));
+    }
+    let mut files = Vec::new();
+    let mut t = Triage::new(Options::default());
+    walk(p, &mut files, &mut t);
+    let mut out = Vec::new();
+    for f in files.into_iter().filter(|f| f.extension().is_some_and(|e| e == "json")) {
+        let name = f.display().to_string();
+        match std::fs::read_to_string(&f).map_err(|e| e.to_string()).and_then(|text| denyctl_runtime::Snapshot::parse_str(&text).map_err(|e| e.to_string())) {
+            Ok(s) => out.push((name, s)),
+            Err(e) => eprintln!("denyctl: snapshot {name} skipped: {e}"),
+        }
+    }
+    if out.is_empty() {
+        return Err(CliError::input(dir, "no snapshot file (denyctl-snapshot/1) in it"));
+    }
+    Ok(out)
+}
+
+/// The verdict object of a group: decision, the denying layers, the deciding statement, the plan
+/// `fix` would make from the same layers (its status, change ids and diff).
+pub fn verdict_json(v: &denyctl_eval::Verdict, plan: Result<denyctl_remedy::Plan, denyctl_remedy::RemedyError>, source: &str) -> serde_json::Value {
+    let denied_by: Vec<&str> = v.denied_by.iter().map(|l| l.as_str()).collect();
+    let statement = v
+        .layers
+        .iter()
+        .filter(|l| v.denied_by.contains(&l.layer) && matches!(l.outcome, denyctl_eval::Outcome::ExplicitDeny | denyctl_eval::Outcome::NoAllow))
+        .find_map(|l| l.deciding.first().cloned())
+        .map(|s| format!("{}#{}", s.policy, s.sid.clone().unwrap_or_else(|| format!("statement {}", s.index + 1))))
+        .or_else(|| {
+            // An implicit deny has no deciding statement: name the layer that allowed nothing.
+            v.layers.iter().find(|l| v.denied_by.contains(&l.layer) && l.outcome == denyctl_eval::Outcome::NoAllow).map(|l| {
+                format!("no statement in the {} allows it{}", l.layer.as_str(), l.target.as_deref().map(|t| format!(" (at {t})")).unwrap_or_default())
+            })
+        });
+    let mut out = serde_json::json!({
+        "decision": v.decision.as_str(),
+        "denied_by": if denied_by.is_empty() { serde_json::Value::Null } else { denied_by.join(",").into() },
+        "statement": statement,
+        "unknown_layers": v.unknown_layers.iter().map(|u| u.layer.as_str()).collect::<Vec<_>>(),
+        "source": source,
+    });
+    match plan {
+        Ok(p) => {
+            let mut diff = Vec::new();
+            let _ = crate::render::plan::diffs(&mut diff, &p, false);
+            out["plan_status"] = serde_json::to_value(p.status).unwrap_or_default();
+            out["plan_changes"] = p.changes.iter().map(|c| c.id.clone()).collect::<Vec<_>>().into();
+            out["plan_id"] = p.changes.first().map(|c| c.id.clone()).into();
+            out["plan_diff"] = String::from_utf8_lossy(&diff).into_owned().into();
+        }
+        Err(e) => out["plan_error"] = e.to_string().into(),
+    }
+    out
+}
+
+/// Decide every group offline from the snapshots in DIR, in parallel.
+pub fn decide_offline(groups: &mut [Group], dir: &str) -> Result<(), CliError> {
+    let snaps = load_snapshots(dir)?;
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(1);
+    let chunk = groups.len().div_ceil(workers).max(1);
+    std::thread::scope(|s| {
+        for part in groups.chunks_mut(chunk) {
+            let snaps = &snaps;
+            s.spawn(move || {
+                for g in part {
+                    g.verdict = Some(match snaps.iter().find(|(_, s)| snapshot_fits(g, s)) {
+                        Some((path, snap)) => match snap.evaluable() {
+                            Ok((req, layers)) => {
+                                let v = denyctl_eval::evaluate(&req, &layers);
+                                let p = denyctl_remedy::plan(&req, &layers, &v, &denyctl_remedy::Options::default());
+                                verdict_json(&v, p, path)
+                            }
+                            Err(e) => serde_json::json!({"decision": "unknown", "denied_by": null, "source": path, "error": e.to_string()}),
+                        },
+                        None => serde_json::json!({"decision": "unknown", "denied_by": null, "error": format!(
+                            "no snapshot in {dir} for this principal, action and resource: `denyctl collect --principal {} --action {} --resource '{}' -o json > {dir}/NAME.json`",
+                            g.principal, g.action, g.resource.as_deref().unwrap_or("*"))}),
+                    });
+                }
+            });
+        }
+    });
+    Ok(())
+}
+
+/// Diagnose the top `top` groups live, as `diagnose` does: every layer read as the operator for
+/// the group's principal, action and resource, evaluated, and the plan `fix` would make.
+pub fn decide_live(groups: &mut [Group], top: usize, g: &GlobalArgs) -> Result<(), CliError> {
+    use denyctl_runtime::{collect, CollectOptions, Session};
+    let profiles = super::live::profiles(g);
+    let plugins = super::live::plugins(g);
+    let _progress = super::live::Progress::start(g, &format!("diagnosing the top {top} groups"));
+    super::live::block_on(async {
+        let session = Session::new(&profiles).await;
+        for grp in groups.iter_mut().take(top) {
+            let opts = CollectOptions {
+                principal: Some(grp.principal.clone()),
+                action: grp.action.clone(),
+                resource: grp.resource.clone().unwrap_or_else(|| "*".into()),
+                ..CollectOptions::default()
+            };
+            grp.verdict = Some(match collect(&session, &plugins, &opts).await {
+                Ok(c) => match c.snapshot.evaluable() {
+                    Ok((req, layers)) => {
+                        let v = denyctl_eval::evaluate(&req, &layers);
+                        let p = denyctl_remedy::plan(&req, &layers, &v, &denyctl_remedy::Options::default());
+                        verdict_json(&v, p, "live")
+                    }
+                    Err(e) => serde_json::json!({"decision": "unknown", "denied_by": null, "source": "live", "error": e.to_string()}),
+                },
+                Err(e) => serde_json::json!({"decision": "unknown", "denied_by": null, "source": "live", "error": e.to_string()}),
+            });
+        }
     })
 }
