@@ -17,6 +17,7 @@ pub mod replay;
 pub mod resource;
 pub mod snapshot;
 pub mod stacks;
+pub mod trail;
 pub mod whoami;
 
 pub use calls::{CallRecord, CallStats};

@@ -32,9 +32,14 @@ pub fn run(a: &TriageArgs, g: &GlobalArgs) -> CmdResult {
     let counters = Counters::default();
     let mut triage = Triage::new(opts);
     let mut files = Vec::new();
+    let mut urls = Vec::new();
     for s in &a.sources {
         if s.starts_with("s3://") {
-            return Err(CliError::Input(format!("{s}: s3:// sources are not read yet")));
+            match denyctl_runtime::trail::parse_s3_url(s) {
+                Some((bucket, prefix)) => urls.push((s.clone(), bucket, prefix)),
+                None => return Err(CliError::input(s, "expected s3://BUCKET/PREFIX")),
+            }
+            continue;
         }
         let p = Path::new(s);
         match std::fs::metadata(p) {
@@ -44,12 +49,17 @@ pub fn run(a: &TriageArgs, g: &GlobalArgs) -> CmdResult {
         }
     }
     counters.total.store(files.len() as u64, Ordering::Relaxed);
+    let days = denyctl_runtime::trail::date_range(a.since.as_deref(), a.until.as_deref()).map_err(CliError::Input)?;
+    if days.is_some() && urls.is_empty() {
+        return Err(CliError::Input("--since/--until choose the date prefixes of s3:// sources; give one".into()));
+    }
     let read = std::thread::scope(|s| {
         progress(s, g, &counters);
-        let read = read_files(&files, opts, &counters);
+        let mut read = read_files(&files, opts, &counters);
+        let s3 = if urls.is_empty() { Ok(()) } else { read_s3(&urls, days.as_deref(), g, opts, &counters, &mut read) };
         counters.done.store(true, Ordering::Relaxed);
-        read
-    });
+        s3.map(|_| read)
+    })?;
     triage.merge(read);
     let mut groups = triage.groups();
     let summary = triage.summary();
@@ -129,6 +139,82 @@ pub fn read_files(files: &[PathBuf], opts: Options, c: &Counters) -> Triage {
         }
     });
     all
+}
+
+/// Read `s3://` sources: listed and fetched (parallel GETs) on this thread, parsed and grouped on
+/// one worker per core as the bodies arrive (a bounded queue between them).
+fn read_s3(urls: &[(String, String, String)], days: Option<&[String]>, g: &GlobalArgs, opts: Options, c: &Counters, into: &mut Triage) -> Result<(), CliError> {
+    use denyctl_runtime::{trail, Session};
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(String, Result<Vec<u8>, String>)>(64);
+    let rx = std::sync::Mutex::new(rx);
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(1);
+    let profiles = super::live::profiles(g);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                let rx = &rx;
+                s.spawn(move || {
+                    let mut t = Triage::new(opts);
+                    loop {
+                        let msg = match rx.lock() {
+                            Ok(r) => r.recv(),
+                            Err(_) => break,
+                        };
+                        let Ok((name, body)) = msg else { break };
+                        let before = t.summary_counts();
+                        match body {
+                            Ok(bytes) => {
+                                let _ = t.read(&name, &bytes);
+                            }
+                            Err(e) => t.source_skipped(&name, e),
+                        }
+                        let after = t.summary_counts();
+                        c.events.fetch_add(after.0 - before.0, Ordering::Relaxed);
+                        c.denials.fetch_add(after.1 - before.1, Ordering::Relaxed);
+                        c.sources.fetch_add(1, Ordering::Relaxed);
+                    }
+                    t
+                })
+            })
+            .collect();
+        let fetched = super::live::block_on(async {
+            let session = Session::new(&profiles).await;
+            for (url, bucket, prefix) in urls {
+                let listing = match trail::list(&session, bucket, prefix, days).await {
+                    Ok(l) => l,
+                    Err(denyctl_runtime::RuntimeError::Unreadable(m)) => {
+                        let _ = tx.send((url.clone(), Err(m)));
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                for (p, why) in listing.problems {
+                    let _ = tx.send((p, Err(format!("cannot list: {why}"))));
+                }
+                if listing.objects.is_empty() {
+                    let _ = tx.send((url.clone(), Err("no log objects under it (in the date range)".into())));
+                }
+                c.total.fetch_add(listing.objects.len() as u64, Ordering::Relaxed);
+                trail::fetch_all(&session, bucket, &listing.objects, |o, body| {
+                    let _ = tx.send((format!("s3://{bucket}/{}", o.key), body));
+                })
+                .await?;
+            }
+            Ok(())
+        });
+        drop(tx);
+        for h in handles {
+            match h.join() {
+                Ok(t) => into.merge(t),
+                Err(_) => into.source_skipped("(worker)", "a reader thread failed".into()),
+            }
+        }
+        match fetched {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(super::live::cli_error(e)),
+            Err(e) => Err(e),
+        }
+    })
 }
 
 /// Progress on stderr (files, events, denials), on a terminal only and never with `-q`.
