@@ -164,3 +164,138 @@ fn live_top_groups_are_decided_as_diagnose_decides() {
     assert_eq!(groups[1]["verdict"]["decision"], "explicit_deny");
     assert!(groups[2].get("verdict").is_none(), "only the top 2 are diagnosed");
 }
+
+/// What the engine's GROUP BY gives for the corpus: the SQL's semantics written out over the events
+/// (the SQL itself is checked against the recorded query).
+fn engine_rows(events: &[Value], fold: bool) -> Vec<Vec<String>> {
+    let codes = ["AccessDenied", "AccessDeniedException", "Client.UnauthorizedOperation", "ExpiredToken", "SignatureDoesNotMatch", "RequestTimeTooSkewed"];
+    let s = |v: &Value| v.as_str().map(str::to_string);
+    let mut groups: BTreeMap<Vec<String>, Vec<&Value>> = BTreeMap::new();
+    for e in events.iter().filter(|e| e["errorCode"].as_str().is_some_and(|c| codes.contains(&c))) {
+        let id = &e["userIdentity"];
+        let principal = s(&id["sessionContext"]["sessionIssuer"]["arn"]).or(s(&id["arn"])).or(s(&id["invokedBy"])).or(s(&id["principalId"])).unwrap_or_default();
+        let msg = e["errorMessage"].as_str().unwrap_or("");
+        let from_msg = msg.split_once("on resource: ").map(|(_, r)| r.trim_start_matches('"')).filter(|r| r.starts_with("arn:")).map(|r| r.split(['"', ' ']).next().unwrap().to_string());
+        let mut resource = from_msg.or_else(|| s(&e["resources"][0]["ARN"])).unwrap_or_default();
+        if fold && resource.contains(":s3:::") && resource.split(":s3:::").nth(1).unwrap().contains('/') {
+            resource = format!("{}*", &resource[..=resource.rfind('/').unwrap()]);
+        }
+        let mut shape = msg.to_string();
+        if let Some(i) = shape.find("Encoded authorization failure message: ") {
+            shape = format!("{}Encoded authorization failure message:", &shape[..i]);
+        }
+        // regexp_replace(…, 'arn:[^ "]+', 'ARN')
+        let mut out = String::new();
+        let mut rest = shape.as_str();
+        while let Some(i) = rest.find("arn:") {
+            out.push_str(&rest[..i]);
+            out.push_str("ARN");
+            rest = &rest[i..];
+            rest = &rest[rest.find([' ', '"']).unwrap_or(rest.len())..];
+        }
+        out.push_str(rest);
+        let shape = out;
+        let key = vec![s(&e["recipientAccountId"]).unwrap(), principal, s(&e["eventSource"]).unwrap(), s(&e["eventName"]).unwrap(), s(&e["errorCode"]).unwrap(), resource, shape, e["eventTime"].as_str().unwrap()[..10].to_string()];
+        groups.entry(key).or_default().push(e);
+    }
+    groups
+        .into_iter()
+        .map(|(mut key, evs)| {
+            let first = evs.iter().min_by_key(|e| (e["eventTime"].as_str().unwrap(), e["eventID"].as_str().unwrap())).unwrap();
+            let distinct = |f: &dyn Fn(&Value) -> String| evs.iter().map(|e| f(e)).collect::<std::collections::BTreeSet<_>>();
+            let mut agents: BTreeMap<String, u64> = BTreeMap::new();
+            for e in &evs {
+                *agents.entry(e["userAgent"].as_str().unwrap().to_string()).or_default() += 1;
+            }
+            let mut top: Vec<(String, u64)> = agents.into_iter().collect();
+            top.sort_by(|a, b| b.1.cmp(&a.1));
+            top.truncate(3);
+            let top: serde_json::Map<String, Value> = top.into_iter().map(|(a, n)| (a, n.into())).collect();
+            key.extend([
+                evs.len().to_string(),
+                distinct(&|e| s(&e["userIdentity"]["arn"]).unwrap_or_else(|| key_principal(e))).len().to_string(),
+                first["eventTime"].as_str().unwrap().to_string(),
+                evs.iter().map(|e| e["eventTime"].as_str().unwrap()).max().unwrap().to_string(),
+                distinct(&|e| e["awsRegion"].as_str().unwrap().to_string()).into_iter().collect::<Vec<_>>().join(","),
+                distinct(&|e| e["sourceIPAddress"].as_str().unwrap().to_string()).len().to_string(),
+                Value::Object(top).to_string(),
+                first["eventID"].as_str().unwrap().to_string(),
+                s(&first["userIdentity"]["arn"]).unwrap_or_default(),
+                first["userIdentity"]["type"].as_str().unwrap().to_string(),
+                first["errorMessage"].as_str().unwrap_or("").to_string(),
+            ]);
+            key
+        })
+        .collect()
+}
+
+fn key_principal(e: &Value) -> String {
+    e["userIdentity"]["invokedBy"].as_str().unwrap_or("").to_string()
+}
+
+#[test]
+fn athena_query_is_the_recorded_one_and_its_rows_give_the_planted_groups() {
+    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let m = moto::Moto::start();
+    let home = tempfile::tempdir().unwrap();
+    let table = "default.cloudtrail_logs";
+
+    // The SQL, exactly as recorded (review a change to it like a change to code).
+    let out = denyctl(&m, home.path(), &["triage", "--athena", table, "--fold", "--since", "2025-03-01", "--until", "2025-03-03", "--show-query"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let expected = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/triage/athena-query.sql")).unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+
+    // The corpus, as local files and as the engine's grouped rows (seeded through moto's results API).
+    let local = home.path().join("local");
+    let mut events = Vec::new();
+    let spec = corpus::Spec { denials: 300, extra_groups: 6, per_extra_group: 3, noise_per_denial: 1, look_alikes: 9, days: 3, per_file: 100 };
+    let c = corpus::generate(spec, 33, |rel, gz| {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut text).unwrap();
+        let doc: Value = serde_json::from_str(&text).unwrap();
+        events.extend(doc["Records"].as_array().unwrap().iter().cloned());
+        let p = local.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, gz).unwrap();
+    });
+    let cols = ["account", "principal", "event_source", "event_name", "error_code", "resource", "message_shape", "day", "events", "sessions", "first_seen", "last_seen", "regions", "source_ips", "user_agents", "sample_event_id", "sample_arn", "sample_identity_type", "sample_message"];
+    let cell = |v: &str| serde_json::json!({"VarCharValue": v});
+    let mut rows = vec![serde_json::json!({"Data": cols.iter().map(|c| cell(c)).collect::<Vec<_>>()})];
+    let engine = engine_rows(&events, true);
+    assert!(engine.len() > c.planted.len(), "the engine's rows are finer (per day, per message shape) than the groups");
+    rows.extend(engine.iter().map(|r| serde_json::json!({"Data": r.iter().map(|v| cell(v)).collect::<Vec<_>>()})));
+    // A broken row: skipped and counted, the rest grouped.
+    let mut broken: Vec<Value> = engine[0].iter().map(|v| cell(v)).collect();
+    broken[8] = cell("many");
+    rows.push(serde_json::json!({"Data": broken}));
+    let column_info: Vec<Value> = cols.iter().map(|c| serde_json::json!({"Name": c, "Label": c, "Type": "varchar", "Nullable": "UNKNOWN", "CaseSensitive": true})).collect();
+    let body = serde_json::json!({"account_id": moto::ACCOUNT, "region": "us-east-1", "results": [{"rows": rows, "column_info": column_info}]}).to_string();
+    let (status, text) = moto::http(m.port, "POST", "/moto-api/static/athena/query-results", &[("Content-Type", "application/json")], &body).unwrap();
+    assert_eq!(status, 201, "{text}");
+
+    let out = denyctl(&m, home.path(), &["triage", "--athena", table, "--fold", "--output-location", "s3://athena-results/triage/", "-o", "json"]);
+    let from_athena = groups_of(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let planted: BTreeMap<Key, ()> = c.planted.iter().map(|p| ((p.account.clone(), p.principal.clone(), p.action.clone(), p.resource.clone(), p.error_code.clone(), p.count), ())).collect();
+    let got: BTreeMap<Key, ()> = keys(&from_athena).into_keys().map(|k| (k, ())).collect();
+    assert_eq!(got, planted, "the engine's rows give exactly the planted groups");
+    let from_files = groups_of(&denyctl(&m, home.path(), &["triage", "--fold", local.to_str().unwrap(), "-o", "json"]));
+    let (fa, ff) = (keys(&from_athena), keys(&from_files));
+    assert_eq!(fa.keys().collect::<Vec<_>>(), ff.keys().collect::<Vec<_>>(), "Athena and local files agree");
+    for (k, a) in &fa {
+        let f = &ff[k];
+        for field in ["first_seen", "last_seen", "sample_event_id", "regions", "deny_kind", "policy_type", "per_day", "encoded_messages"] {
+            assert_eq!(a[field], f[field], "{field} of {k:?}");
+        }
+        // Distinct counts come per row (per day): the group's is their largest, a lower bound.
+        for field in ["sessions", "source_ips"] {
+            let (x, y) = (a[field].as_u64().unwrap(), f[field].as_u64().unwrap());
+            assert!(x > 0 && x <= y, "{field} of {k:?}: {x} vs {y}");
+        }
+    }
+    for (name, n) in &c.look_alikes {
+        assert!(err.contains(&format!("{n} {name}")), "look-alikes from the engine: {err}");
+    }
+    assert!(err.contains("1 events skipped"), "{err}");
+}

@@ -96,7 +96,7 @@ pub enum Command {
 pub struct TriageArgs {
     /// CloudTrail sources: log files and folders (plain or .gz), `aws cloudtrail lookup-events`
     /// output, JSON lines, `s3://BUCKET/PREFIX` of a trail (read as the operator).
-    #[arg(value_name = "SOURCE", required = true)]
+    #[arg(value_name = "SOURCE", required_unless_present = "athena")]
     pub sources: Vec<String>,
     /// Fold S3 object keys to their prefix, so denials on many objects under one prefix are one group.
     #[arg(long)]
@@ -120,6 +120,24 @@ pub struct TriageArgs {
     /// With --live: how many groups, from the top of the queue.
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub top: usize,
+    /// Group server-side with Athena over this CloudTrail table (`db.table`): only the groups come back.
+    #[arg(long, value_name = "TABLE")]
+    pub athena: Option<String>,
+    /// With --athena: the database of the table.
+    #[arg(long, value_name = "NAME", requires = "athena")]
+    pub database: Option<String>,
+    /// With --athena: the workgroup to run in.
+    #[arg(long, value_name = "NAME", requires = "athena")]
+    pub workgroup: Option<String>,
+    /// With --athena: where Athena writes the results (`s3://…`), unless the workgroup sets it.
+    #[arg(long, value_name = "S3_URL", requires = "athena")]
+    pub output_location: Option<String>,
+    /// With --athena: print the SQL and stop (run it yourself in the Athena console).
+    #[arg(long, requires = "athena")]
+    pub show_query: bool,
+    /// With --athena: how long to wait for the query, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600, requires = "athena")]
+    pub athena_timeout: u64,
 }
 
 /// `denyctl demo`.

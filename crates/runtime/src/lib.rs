@@ -7,6 +7,7 @@
 //! `AWS_ENDPOINT_URL` and the service-specific endpoint variables all apply.
 
 pub mod apply;
+pub mod athena;
 pub mod calls;
 pub mod collect;
 pub mod config;

@@ -56,6 +56,9 @@ struct Stats {
     session_sample: Option<String>,
     per_day: BTreeMap<String, u64>,
     encoded: u64,
+    /// Lower bounds from query results (distinct counts the engine gave for part of the group).
+    sessions_floor: u64,
+    ips_floor: u64,
 }
 
 fn hash_of(s: &str) -> u64 {
@@ -140,6 +143,8 @@ impl Stats {
             *self.per_day.entry(d).or_default() += n;
         }
         self.encoded += o.encoded;
+        self.sessions_floor = self.sessions_floor.max(o.sessions_floor);
+        self.ips_floor = self.ips_floor.max(o.ips_floor);
     }
 }
 
@@ -316,23 +321,35 @@ impl Triage {
         self.summary.events += events;
     }
 
-    /// Add one finding read from a CloudTrail event (explain's reader).
-    pub fn add(&mut self, f: &Finding) {
-        let Some(ct) = &f.cloudtrail else { return };
-        let time = ct.event_time.as_deref().unwrap_or("");
-        if f.kind == Some(Kind::NotADenial) {
-            let name = f.other_error.clone().or_else(|| f.error_code.clone()).unwrap_or_else(|| "unknown".into());
-            let acc = self.look_alikes.entry(name).or_default();
-            acc.count += 1;
-            acc.principals.insert(hash_of(f.principal.as_deref().unwrap_or("")));
-            if acc.first.is_empty() || time < acc.first.as_str() {
-                acc.first = time.to_string();
-            }
-            if time > acc.last.as_str() {
-                acc.last = time.to_string();
-            }
-            return;
+    /// Record an event or row that could not be read, inside a source that was read.
+    pub fn record_skipped(&mut self, location: String, reason: String) {
+        self.summary.skipped_events += 1;
+        if self.summary.skipped_samples.len() < MAX_SKIPPED_SAMPLES {
+            self.summary.skipped_samples.push(format!("{location}: {reason}"));
         }
+    }
+
+    /// Count a look-alike finding (`n` events); `true` when it was one.
+    fn look_alike(&mut self, f: &Finding, time_first: &str, time_last: &str, n: u64) -> bool {
+        if f.kind != Some(Kind::NotADenial) {
+            return false;
+        }
+        let name = f.other_error.clone().or_else(|| f.error_code.clone()).unwrap_or_else(|| "unknown".into());
+        let acc = self.look_alikes.entry(name).or_default();
+        acc.count += n;
+        acc.principals.insert(hash_of(f.principal.as_deref().unwrap_or("")));
+        if acc.first.is_empty() || time_first < acc.first.as_str() {
+            acc.first = time_first.to_string();
+        }
+        if time_last > acc.last.as_str() {
+            acc.last = time_last.to_string();
+        }
+        true
+    }
+
+    /// The group a denial finding belongs to, and its session name.
+    fn key_of(&self, f: &Finding) -> (GroupKey, Option<String>) {
+        let ct = f.cloudtrail.clone().unwrap_or_default();
         let raw_principal = f.principal.as_deref().unwrap_or("");
         let (principal, session) = normalise_principal(raw_principal, ct.session_issuer.as_deref());
         let account = f.account.clone().or_else(|| ct.recipient_account.clone()).unwrap_or_default();
@@ -355,7 +372,17 @@ impl Triage {
             deny_kind: f.deny.map(deny_name),
             policy_type: f.policy_type.map(policy_name),
         };
-        let session = session.or_else(|| f.principal.clone());
+        (key, session.or_else(|| f.principal.clone()))
+    }
+
+    /// Add one finding read from a CloudTrail event (explain's reader).
+    pub fn add(&mut self, f: &Finding) {
+        let Some(ct) = &f.cloudtrail else { return };
+        let time = ct.event_time.as_deref().unwrap_or("");
+        if self.look_alike(f, time, time, 1) {
+            return;
+        }
+        let (key, session) = self.key_of(f);
         let ip = ct.source_ip.as_deref();
         let stats = match self.groups.get_mut(&key) {
             Some(s) => s,
@@ -363,6 +390,43 @@ impl Triage {
         };
         stats.add(time, ct.event_id.as_deref().unwrap_or(""), session.as_deref(), ct.region.as_deref(), ip, ct.user_agent.as_deref(), f.encoded_message);
         self.summary.denials += 1;
+    }
+
+    /// Add one row of a server-side grouping (a query result): its sample event read with explain's
+    /// reader decides the group; its statistics are merged in. `false` when the sample is not an
+    /// access error explain reads (counted as other errors).
+    pub fn add_aggregate(&mut self, sample: &Map<String, Value>, a: &crate::query::Aggregate) -> bool {
+        self.summary.events += a.count;
+        let Some(f) = denyctl_denial::cloudtrail_event(sample, &self.catalog) else {
+            self.summary.other_errors += a.count;
+            return false;
+        };
+        if self.look_alike(&f, &a.first_seen, &a.last_seen, a.count) {
+            return true;
+        }
+        let (key, session) = self.key_of(&f);
+        let mut s = Stats {
+            count: a.count,
+            first: a.first_seen.clone(),
+            last: a.last_seen.clone(),
+            regions: a.regions.iter().cloned().collect(),
+            agents: a.user_agents.iter().cloned().collect(),
+            sample: (a.first_seen.clone(), a.sample_event_id.clone()),
+            session_sample: session,
+            encoded: if f.encoded_message { a.count } else { 0 },
+            sessions_floor: a.sessions,
+            ips_floor: a.source_ips,
+            ..Stats::default()
+        };
+        s.per_day.insert(a.day.clone(), a.count);
+        match self.groups.get_mut(&key) {
+            Some(mine) => mine.merge(s),
+            None => {
+                self.groups.insert(key, s);
+            }
+        }
+        self.summary.denials += a.count;
+        true
     }
 
     /// Merge another accumulator (another worker's) into this one.
@@ -419,11 +483,11 @@ impl Triage {
                     deny_kind: k.deny_kind.clone(),
                     policy_type: k.policy_type.clone(),
                     count: s.count,
-                    sessions: s.sessions.len() as u64,
+                    sessions: (s.sessions.len() as u64).max(s.sessions_floor),
                     first_seen: s.first.clone(),
                     last_seen: s.last.clone(),
                     regions: s.regions.iter().cloned().collect(),
-                    source_ips: s.ips.len() as u64,
+                    source_ips: (s.ips.len() as u64).max(s.ips_floor),
                     user_agents: agents,
                     sample_event_id: s.sample.1.clone(),
                     encoded_messages: s.encoded,

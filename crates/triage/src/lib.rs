@@ -6,6 +6,7 @@
 //! group means what `denyctl explain` would say of each of its events.
 
 mod group;
+pub mod query;
 mod read;
 
 pub use group::{fold_resource, normalise_principal, rank, AgentCount, Group, GroupKey, LookAlikeCount, Options, SkippedSource, Summary, Triage};

@@ -49,8 +49,17 @@ pub fn run(a: &TriageArgs, g: &GlobalArgs) -> CmdResult {
         }
     }
     counters.total.store(files.len() as u64, Ordering::Relaxed);
+    if let Some(table) = &a.athena {
+        let spec = denyctl_triage::query::QuerySpec { table: table.clone(), fold: a.fold, since: a.since.clone(), until: a.until.clone() };
+        let sql = denyctl_triage::query::athena_sql(&spec).map_err(CliError::Input)?;
+        if a.show_query {
+            print!("{sql}");
+            return Ok(exit::OK);
+        }
+        read_athena(&sql, a, g, &mut triage)?;
+    }
     let days = denyctl_runtime::trail::date_range(a.since.as_deref(), a.until.as_deref()).map_err(CliError::Input)?;
-    if days.is_some() && urls.is_empty() {
+    if days.is_some() && urls.is_empty() && a.athena.is_none() {
         return Err(CliError::Input("--since/--until choose the date prefixes of s3:// sources; give one".into()));
     }
     let read = std::thread::scope(|s| {
@@ -215,6 +224,42 @@ fn read_s3(urls: &[(String, String, String)], days: Option<&[String]>, g: &Globa
             Err(e) => Err(e),
         }
     })
+}
+
+/// Run the grouping query on Athena and merge its rows (each row's sample event read by explain's reader).
+fn read_athena(sql: &str, a: &TriageArgs, g: &GlobalArgs, t: &mut Triage) -> Result<(), CliError> {
+    let table = a.athena.clone().unwrap_or_default();
+    let run = denyctl_runtime::athena::AthenaRun {
+        sql: sql.to_string(),
+        database: a.database.clone(),
+        workgroup: a.workgroup.clone(),
+        output_location: a.output_location.clone(),
+        timeout: Duration::from_secs(a.athena_timeout),
+    };
+    let profiles = super::live::profiles(g);
+    let _progress = super::live::Progress::start(g, &format!("running the grouping query on Athena ({table})"));
+    let source = format!("athena:{table}");
+    let res = super::live::block_on(async {
+        let session = denyctl_runtime::Session::new(&profiles).await;
+        let mut n = 0u64;
+        let r = denyctl_runtime::athena::run(&session, &run, |row| {
+            n += 1;
+            match denyctl_triage::query::row_event(&row) {
+                Ok((ev, agg)) => {
+                    t.add_aggregate(&ev, &agg);
+                }
+                Err(e) => t.record_skipped(format!("{source}: row {n}"), e),
+            }
+        })
+        .await;
+        r
+    })?;
+    match res {
+        Ok(_) => t.source_read(0),
+        Err(denyctl_runtime::RuntimeError::Unreadable(m)) => t.source_skipped(&source, m),
+        Err(e) => return Err(super::live::cli_error(e)),
+    }
+    Ok(())
 }
 
 /// Progress on stderr (files, events, denials), on a terminal only and never with `-q`.
