@@ -298,4 +298,10 @@ fn athena_query_is_the_recorded_one_and_its_rows_give_the_planted_groups() {
         assert!(err.contains(&format!("{n} {name}")), "look-alikes from the engine: {err}");
     }
     assert!(err.contains("1 events skipped"), "{err}");
+
+    // A query that does not finish in time: stopped, named as skipped; nothing else read → exit 2.
+    let out = denyctl(&m, home.path(), &["triage", "--athena", table, "--athena-timeout", "0", "--output-location", "s3://athena-results/triage/"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!("skipped athena:{table}: Athena query")) && err.contains("did not finish within 0 s"), "{err}");
 }

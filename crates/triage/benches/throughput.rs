@@ -85,7 +85,7 @@ fn throughput(label: &str, spec: corpus::Spec) {
 /// dropped once read. Peak resident memory of the whole process.
 fn memory(events: u64) {
     let groups = 5_000u64;
-    let spec = corpus::Spec { denials: 0, extra_groups: groups, per_extra_group: events / groups, noise_per_denial: 0, look_alikes: 0, days: 30, per_file: 2_000 };
+    let spec = corpus::Spec { denials: 0, extra_groups: groups, per_extra_group: events / groups, noise_per_denial: 0, look_alikes: 0, days: 1, per_file: 2_000 };
     let before = vm_hwm_kb();
     let t = Instant::now();
     let mut triage = Triage::new(Options { fold: true });

@@ -278,6 +278,7 @@ const MAX_SKIPPED_SAMPLES: usize = 20;
 pub struct Triage {
     opts: Options,
     catalog: BuiltinCatalog,
+    memo: denyctl_denial::MessageMemo,
     groups: HashMap<GroupKey, Stats>,
     look_alikes: BTreeMap<String, LookAlikeAcc>,
     summary: Summary,
@@ -287,7 +288,7 @@ pub struct Triage {
 impl Triage {
     /// An empty accumulator.
     pub fn new(opts: Options) -> Triage {
-        Triage { opts, catalog: BuiltinCatalog, groups: HashMap::new(), look_alikes: BTreeMap::new(), summary: Summary::default(), source: String::new() }
+        Triage { opts, catalog: BuiltinCatalog, memo: denyctl_denial::MessageMemo::default(), groups: HashMap::new(), look_alikes: BTreeMap::new(), summary: Summary::default(), source: String::new() }
     }
 
     /// Read one source's bytes (a log file, plain or gzip; lookup-events output; JSON lines).
@@ -527,7 +528,7 @@ pub fn rank(groups: &mut [Group]) {
 
 impl EventSink for Triage {
     fn error_event(&mut self, event: &Map<String, Value>, _location: &dyn Fn() -> String) {
-        match denyctl_denial::cloudtrail_event(event, &self.catalog) {
+        match denyctl_denial::cloudtrail_event_memo(event, &self.catalog, Some(&mut self.memo)) {
             Some(f) => self.add(&f),
             None => self.summary.other_errors += 1,
         }
