@@ -299,9 +299,13 @@ fn athena_query_is_the_recorded_one_and_its_rows_give_the_planted_groups() {
     }
     assert!(err.contains("1 events skipped"), "{err}");
 
-    // A query that does not finish in time: stopped, named as skipped; nothing else read → exit 2.
-    let out = denyctl(&m, home.path(), &["triage", "--athena", table, "--athena-timeout", "0", "--output-location", "s3://athena-results/triage/"]);
+    // A query that does not finish in time (moto keeps it RUNNING): stopped, named as skipped;
+    // nothing else read → exit 2.
+    let hold = r#"{"model_name": "athena::execution", "transition": {"progression": "manual", "times": 1000}}"#;
+    let (status, text) = moto::http(m.port, "POST", "/moto-api/state-manager/set-transition", &[("Content-Type", "application/json")], hold).unwrap();
+    assert!(status < 300, "{status} {text}");
+    let out = denyctl(&m, home.path(), &["triage", "--athena", table, "--athena-timeout", "1", "--output-location", "s3://athena-results/triage/"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains(&format!("skipped athena:{table}: Athena query")) && err.contains("did not finish within 0 s"), "{err}");
+    assert!(err.contains(&format!("skipped athena:{table}: Athena query")) && err.contains("did not finish within 1 s"), "{err}");
 }
