@@ -2,7 +2,6 @@
 //! with planted groups; triage must find exactly those groups with equal counts, from folders and
 //! files; bad sources are skipped and named; the outputs (json, csv, html) agree.
 
-#[allow(dead_code)]
 #[path = "common/corpus.rs"]
 mod corpus;
 

@@ -3,10 +3,8 @@
 //! --since/--until, keys outside the range never read), giving the same groups as the local files;
 //! and `--live --top N` deciding groups as `diagnose` does.
 
-#[allow(dead_code)]
 #[path = "common/corpus.rs"]
 mod corpus;
-#[allow(dead_code)]
 #[path = "common/moto.rs"]
 mod moto;
 

@@ -7,7 +7,6 @@
 //! `cargo bench --workspace --bench throughput` (set TRIAGE_BENCH_EVENTS / TRIAGE_BENCH_MEMORY_EVENTS
 //! to change the sizes).
 
-#[allow(dead_code)]
 #[path = "../../../tests/common/corpus.rs"]
 mod corpus;
 

@@ -68,7 +68,10 @@ fn hash_of(s: &str) -> u64 {
 }
 
 impl Stats {
-    fn add(&mut self, time: &str, id: &str, session: Option<&str>, region: Option<&str>, ip: Option<&str>, agent: Option<&str>, encoded: bool) {
+    fn add(&mut self, ct: &denyctl_denial::CloudTrailInfo, session: Option<&str>, encoded: bool) {
+        let time = ct.event_time.as_deref().unwrap_or("");
+        let id = ct.event_id.as_deref().unwrap_or("");
+        let (region, ip, agent) = (ct.region.as_deref(), ct.source_ip.as_deref(), ct.user_agent.as_deref());
         self.count += 1;
         if let Some(s) = session {
             if self.sessions.len() < MAX_DISTINCT {
@@ -384,12 +387,11 @@ impl Triage {
             return;
         }
         let (key, session) = self.key_of(f);
-        let ip = ct.source_ip.as_deref();
         let stats = match self.groups.get_mut(&key) {
             Some(s) => s,
             None => self.groups.entry(key).or_default(),
         };
-        stats.add(time, ct.event_id.as_deref().unwrap_or(""), session.as_deref(), ct.region.as_deref(), ip, ct.user_agent.as_deref(), f.encoded_message);
+        stats.add(ct, session.as_deref(), f.encoded_message);
         self.summary.denials += 1;
     }
 
