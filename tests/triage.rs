@@ -252,7 +252,7 @@ fn snapshot_verdicts_agree_with_diagnose_and_fix() {
     assert!(alice_v["statement"].as_str().unwrap().contains("NoOrderWrites"), "{alice_v}");
     let ci_v = &groups.iter().find(|g| g["resource"].as_str().is_some_and(|r| r.ends_with("/builds/1/*"))).unwrap()["verdict"];
     assert_eq!((ci_v["decision"].as_str(), ci_v["denied_by"].as_str()), (Some("implicit_deny"), Some("identity")));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("README.md") == false, "only .json files are read as snapshots");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("README.md"), "only .json files are read as snapshots");
 
     // The HTML report carries each verdict and its plan diff.
     let report = dir.path().join("r.html");

@@ -206,7 +206,7 @@ fn engine_rows(events: &[Value], fold: bool) -> Vec<Vec<String>> {
                 *agents.entry(e["userAgent"].as_str().unwrap().to_string()).or_default() += 1;
             }
             let mut top: Vec<(String, u64)> = agents.into_iter().collect();
-            top.sort_by(|a, b| b.1.cmp(&a.1));
+            top.sort_by_key(|b| std::cmp::Reverse(b.1));
             top.truncate(3);
             let top: serde_json::Map<String, Value> = top.into_iter().map(|(a, n)| (a, n.into())).collect();
             key.extend([
