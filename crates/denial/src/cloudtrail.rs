@@ -217,15 +217,47 @@ fn str_at<'a>(o: &'a Map<String, Value>, path: &[&str]) -> Option<&'a str> {
     v.as_str().filter(|s| !s.is_empty())
 }
 
+/// Remembered readings of error messages, for many events that repeat the same message (a batch
+/// over CloudTrail): the same message, code, operation and service always read the same.
+#[derive(Default)]
+pub struct MessageMemo {
+    map: std::collections::HashMap<String, Vec<Finding>>,
+}
+
+/// Most messages a memo keeps (then it starts again).
+const MEMO_LIMIT: usize = 8192;
+
 /// A finding for one event with an access error; `None` for events that succeeded or failed otherwise.
-fn event_finding(ev: &Map<String, Value>, catalog: &dyn ActionCatalog) -> Option<Finding> {
+pub fn event_finding(ev: &Map<String, Value>, catalog: &dyn ActionCatalog) -> Option<Finding> {
+    event_finding_memo(ev, catalog, None)
+}
+
+/// [`event_finding`], reading each distinct message once through `memo`.
+pub fn event_finding_memo(ev: &Map<String, Value>, catalog: &dyn ActionCatalog, memo: Option<&mut MessageMemo>) -> Option<Finding> {
     let code = str_at(ev, &["errorCode"])?;
     let message = str_at(ev, &["errorMessage"]).unwrap_or("");
     let source = str_at(ev, &["eventSource"]);
     let name = str_at(ev, &["eventName"]);
     let service = source.and_then(|s| catalog.service_prefix(s));
     let hint = Hint { error_code: Some(code.to_string()), operation: name.map(str::to_string), service: service.clone(), request_id: None };
-    let from_message = if message.is_empty() { Vec::new() } else { grammar::parse_text(message, catalog, Some(&hint)) };
+    let from_message = if message.is_empty() {
+        Vec::new()
+    } else if let Some(memo) = memo {
+        let key = format!("{code}\u{1}{}\u{1}{}\u{1}{message}", name.unwrap_or(""), service.as_deref().unwrap_or(""));
+        match memo.map.get(&key) {
+            Some(found) => found.clone(),
+            None => {
+                let found = grammar::parse_text(message, catalog, Some(&hint));
+                if memo.map.len() >= MEMO_LIMIT {
+                    memo.map.clear();
+                }
+                memo.map.insert(key, found.clone());
+                found
+            }
+        }
+    } else {
+        grammar::parse_text(message, catalog, Some(&hint))
+    };
     let look_alike = lookalike::by_code(code);
     let denial_in_message = from_message.iter().find(|f| f.kind == Some(Kind::Denial)).cloned();
     let mut f = if lookalike::is_denial_code(code) || (look_alike.is_none() && denial_in_message.is_some()) {

@@ -20,7 +20,15 @@ mod wrapper;
 
 pub use advice::Advice;
 pub use catalog::{ActionCatalog, BuiltinCatalog};
+pub use cloudtrail::{event_finding as cloudtrail_event, event_finding_memo as cloudtrail_event_memo, MessageMemo};
 pub use model::{CloudTrailInfo, DenyKind, Finding, Kind, Parsed, PolicyType, Skipped};
+
+/// The error codes that mean a denial, then those of the look-alikes (expired tokens, clock skew,
+/// ...): what a query over CloudTrail filters on.
+pub fn error_codes() -> (Vec<&'static str>, Vec<&'static str>) {
+    let looks = lookalike::LOOK_ALIKES.iter().flat_map(|l| l.codes.iter().copied()).collect();
+    (lookalike::DENIAL_CODES.to_vec(), looks)
+}
 
 /// Largest input accepted, in bytes, as read (compressed or not).
 pub const MAX_INPUT_BYTES: u64 = 8 * 1024 * 1024;

@@ -133,15 +133,24 @@ pub(crate) fn by_code(code: &str) -> Option<&'static LookAlike> {
 
 /// Every occurrence of a look-alike phrase in lowercase `hay`: (offset, phrase length, family), in order.
 pub(crate) fn phrases_in(hay: &str, limit: usize) -> Vec<(usize, usize, &'static LookAlike)> {
+    // The searchers are built once (this runs for every message of a CloudTrail batch).
+    static FINDERS: std::sync::OnceLock<Vec<(memchr::memmem::Finder<'static>, &'static LookAlike)>> = std::sync::OnceLock::new();
+    let finders = FINDERS.get_or_init(|| LOOK_ALIKES.iter().flat_map(|l| l.phrases.iter().map(move |p| (memchr::memmem::Finder::new(p.as_bytes()), l))).collect());
     let mut out = Vec::new();
-    for l in LOOK_ALIKES {
-        for p in l.phrases {
-            for (at, _) in hay.match_indices(p).take(limit) {
-                if l.name == "NotFoundException" && !kms_key_context(hay, at) {
-                    continue;
-                }
-                out.push((at, p.len(), l));
+    for (f, l) in finders {
+        let len = f.needle().len();
+        // Non-overlapping occurrences, as str::match_indices gives them.
+        let mut from = 0;
+        let mut found = 0;
+        while found < limit {
+            let Some(i) = hay.as_bytes().get(from..).and_then(|h| f.find(h)) else { break };
+            let at = from + i;
+            from = at + len.max(1);
+            found += 1;
+            if l.name == "NotFoundException" && !kms_key_context(hay, at) {
+                continue;
             }
+            out.push((at, len, *l));
         }
     }
     out.sort_by_key(|(at, _, _)| *at);

@@ -89,6 +89,9 @@ pub enum Command {
     /// Serve denyctl to AI assistants and agents over the Model Context Protocol (stdio, or HTTP on loopback).
     #[command(after_help = "Examples:\n  denyctl mcp                                  # stdio, as an assistant starts it (read-only tools)\n  denyctl --profile admin mcp --allow-apply    # apply_plan and rollback_plan may write\n  denyctl mcp --http 127.0.0.1:8765            # streamable HTTP on http://127.0.0.1:8765/mcp\n\nThe identities (--profile, --caller-profile, --org-profile, --region) are fixed when the server starts;\na tool call cannot change them. Tools, safety rules and examples: docs/mcp.md.")]
     Mcp(McpArgs),
+    /// Every AccessDenied in CloudTrail, grouped into distinct problems, ranked (and decided with --snapshot or --live).
+    #[command(after_help = "Examples:\n  denyctl triage ./AWSLogs/                      # log files and folders (.json, .json.gz), lookup-events output, JSON lines\n  denyctl triage --fold logs/ -o csv > queue.csv\n  denyctl triage logs/ --html report.html\n  denyctl triage s3://org-trail/AWSLogs/o-abc123/ --since 2025-01-01 --until 2025-01-07\n\nExit codes: 0 triaged (some sources may be skipped: see stderr), 2 nothing could be read, 3 AWS error.")]
+    Triage(TriageArgs),
 }
 
 /// `denyctl mcp`.
@@ -110,6 +113,55 @@ pub struct McpArgs {
     /// Where this run keeps its plans, backups and snapshots (default: $XDG_STATE_HOME/denyctl/mcp-RUN, owner-only).
     #[arg(long, value_name = "DIR")]
     pub session_dir: Option<String>,
+}
+
+/// `denyctl triage` (docs/triage.md).
+#[derive(Args, Debug)]
+pub struct TriageArgs {
+    /// CloudTrail sources: log files and folders (plain or .gz), `aws cloudtrail lookup-events`
+    /// output, JSON lines, `s3://BUCKET/PREFIX` of a trail (read as the operator).
+    #[arg(value_name = "SOURCE", required_unless_present = "athena")]
+    pub sources: Vec<String>,
+    /// Fold S3 object keys to their prefix, so denials on many objects under one prefix are one group.
+    #[arg(long)]
+    pub fold: bool,
+    /// Also write a self-contained HTML report (queue, denials per day, verdicts and plans).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<String>,
+    /// Earliest day to read from `s3://` sources (YYYY-MM-DD; picks the date prefixes listed).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Last day to read from `s3://` sources (YYYY-MM-DD, inclusive).
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<String>,
+    /// Decide every group offline from the snapshots in DIR (`denyctl collect … -o json` files):
+    /// the denying layer and statement, and the plan `fix` would make.
+    #[arg(long, value_name = "DIR", conflicts_with = "live")]
+    pub snapshot: Option<String>,
+    /// Diagnose the top groups live (as `denyctl diagnose` does), as the operator.
+    #[arg(long)]
+    pub live: bool,
+    /// With --live: how many groups, from the top of the queue.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub top: usize,
+    /// Group server-side with Athena over this CloudTrail table (`db.table`): only the groups come back.
+    #[arg(long, value_name = "TABLE")]
+    pub athena: Option<String>,
+    /// With --athena: the database of the table.
+    #[arg(long, value_name = "NAME", requires = "athena")]
+    pub database: Option<String>,
+    /// With --athena: the workgroup to run in.
+    #[arg(long, value_name = "NAME", requires = "athena")]
+    pub workgroup: Option<String>,
+    /// With --athena: where Athena writes the results (`s3://…`), unless the workgroup sets it.
+    #[arg(long, value_name = "S3_URL", requires = "athena")]
+    pub output_location: Option<String>,
+    /// With --athena: print the SQL and stop (run it yourself in the Athena console).
+    #[arg(long, requires = "athena")]
+    pub show_query: bool,
+    /// With --athena: how long to wait for the query, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600, requires = "athena")]
+    pub athena_timeout: u64,
 }
 
 /// `denyctl demo`.

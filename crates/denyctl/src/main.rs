@@ -38,6 +38,7 @@ fn main() {
         cli::Command::Replay(a) => cmd::replay::run(a, &cli.global),
         cli::Command::Plugin(cli::PluginCommand::List) => cmd::plugin::list(&cli.global),
         cli::Command::Mcp(a) => cmd::mcp::run(a, &cli.global),
+        cli::Command::Triage(a) => cmd::triage::run(a, &cli.global),
     };
     let code = match result {
         Ok(code) => code,

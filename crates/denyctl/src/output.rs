@@ -18,6 +18,8 @@ pub enum Format {
     Yaml,
     /// Unified diff of every changed policy (`fix` only).
     Diff,
+    /// Comma-separated values, one row per item (`triage` only).
+    Csv,
 }
 
 /// The version of every `-o json`/`-o yaml` shape (docs/schema/*.json). A change to any shape
@@ -60,6 +62,7 @@ pub fn emit<T: Serialize>(
             .and_then(|s| out.write_all(s.as_bytes())),
         Format::Table => table(&mut out),
         Format::Diff => return Err(CliError::Input("-o diff is only for `fix`; use -o table, json or yaml".into())),
+        Format::Csv => return Err(CliError::Input("-o csv is only for `triage`; use -o table, json or yaml".into())),
     };
     res.or_else(ignore_broken_pipe)
 }

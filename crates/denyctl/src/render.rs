@@ -3,6 +3,7 @@
 use std::io::{self, Write};
 
 pub mod plan;
+pub mod triage;
 
 use denyctl_eval::{Decision, LayerKind, LayerReport, Layers, Miss, Outcome, Request, StatementRef, Verdict};
 

@@ -7,6 +7,7 @@
 //! `AWS_ENDPOINT_URL` and the service-specific endpoint variables all apply.
 
 pub mod apply;
+pub mod athena;
 pub mod calls;
 pub mod collect;
 pub mod config;
@@ -17,6 +18,7 @@ pub mod replay;
 pub mod resource;
 pub mod snapshot;
 pub mod stacks;
+pub mod trail;
 pub mod whoami;
 
 pub use calls::{CallRecord, CallStats};

@@ -20,3 +20,4 @@ pub mod plugin;
 pub mod replay;
 pub mod rollback;
 pub mod simulate;
+pub mod triage;

@@ -1,0 +1,484 @@
+//! Streaming CloudTrail reader: one log file's bytes (gzip or not) to one call per event with an
+//! error, without building the whole document. A `{"Records": […]}` file, `aws cloudtrail
+//! lookup-events` output (`{"Events": [{"CloudTrailEvent": "…"}]}`), a top-level array of events,
+//! one event, or JSON lines of any of these.
+//!
+//! Records are split with serde_json's borrowed raw values; only a record whose text names
+//! `"errorCode"` is parsed into a map and handed to explain's reader. Events that succeeded cost one
+//! scan and a substring search.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::io::Read;
+
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+/// Largest log file accepted after gzip decompression (a CloudTrail file is a few MB).
+pub const MAX_DECOMPRESSED_BYTES: u64 = 1 << 30;
+
+/// Why a whole source could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    /// A gzip stream that does not decompress (truncated, corrupt).
+    #[error("gzip does not decompress: {0}")]
+    Gzip(String),
+    /// Larger than [`MAX_DECOMPRESSED_BYTES`] once decompressed.
+    #[error("larger than {} bytes once decompressed", MAX_DECOMPRESSED_BYTES)]
+    TooLarge,
+    /// Not UTF-8 text.
+    #[error("not UTF-8 text (invalid byte at offset {0})")]
+    NotText(usize),
+    /// Not JSON at all.
+    #[error("not JSON: {0}")]
+    NotJson(String),
+    /// JSON, but not CloudTrail.
+    #[error("not a CloudTrail log: {0}")]
+    NotCloudTrail(String),
+    /// Valid up to a point, then broken: the records before it were read.
+    #[error("broken after {records} records: {reason}")]
+    Broken {
+        /// Records read before the break.
+        records: u64,
+        /// What the parser said.
+        reason: String,
+    },
+}
+
+/// The bytes of a log file, decompressed when they are gzip (detected by the magic number, not the name).
+pub fn decompress(bytes: &[u8]) -> Result<Cow<'_, [u8]>, ReadError> {
+    if !bytes.starts_with(&[0x1f, 0x8b]) {
+        return Ok(Cow::Borrowed(bytes));
+    }
+    // The trailer's ISIZE (size mod 2^32) is a good first guess for the buffer.
+    let hint = bytes.len().checked_sub(4).and_then(|at| bytes.get(at..)).map(|t| u32::from_le_bytes([t[0], t[1], t[2], t[3]]) as usize).unwrap_or(0);
+    let mut out = Vec::with_capacity(hint.clamp(bytes.len(), 256 << 20));
+    let mut dec = flate2::read::MultiGzDecoder::new(bytes).take(MAX_DECOMPRESSED_BYTES + 1);
+    dec.read_to_end(&mut out).map_err(|e| {
+        let msg = e.to_string();
+        if e.kind() == std::io::ErrorKind::UnexpectedEof || msg.contains("unexpected end") {
+            ReadError::Gzip(format!("truncated ({} bytes decompressed before the end)", out.len()))
+        } else {
+            ReadError::Gzip(msg)
+        }
+    })?;
+    if out.len() as u64 > MAX_DECOMPRESSED_BYTES {
+        return Err(ReadError::TooLarge);
+    }
+    Ok(Cow::Owned(out))
+}
+
+/// What the reader hands on.
+pub(crate) trait EventSink {
+    /// One event whose text has an `errorCode`, with its location in the source (`record 12`).
+    fn error_event(&mut self, event: &Map<String, Value>, location: &dyn Fn() -> String);
+    /// A record that is not a readable event.
+    fn skipped(&mut self, location: String, reason: String);
+}
+
+/// Read one source's bytes; the number of records (events, with or without an error) in it.
+pub(crate) fn read(bytes: &[u8], sink: &mut dyn EventSink) -> Result<u64, ReadError> {
+    let bytes = decompress(bytes)?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| ReadError::NotText(e.valid_up_to()))?;
+    let text = text.trim_start_matches('\u{feff}').trim();
+    if text.is_empty() {
+        return Err(ReadError::NotCloudTrail("empty".into()));
+    }
+    if !text.starts_with(['{', '[']) {
+        return Err(ReadError::NotJson("does not start with { or [".into()));
+    }
+    let mut ctx = Ctx { sink, records: 0, cloudtrail: false };
+    let mut de = serde_json::Deserializer::from_str(text);
+    let parsed = Top { ctx: &mut ctx, line: None }.deserialize(&mut de);
+    match parsed {
+        Ok(top) => match de.end() {
+            Ok(()) => {
+                top_level(&mut ctx, top, None);
+                finish(ctx)
+            }
+            // Several documents: JSON lines (an event, a lookup item or a Records document per line).
+            Err(_) if matches!(top, TopDoc::Fields(_)) => {
+                drop(top);
+                json_lines(text, &mut ctx);
+                finish(ctx)
+            }
+            Err(e) => Err(ReadError::Broken { records: ctx.records, reason: format!("trailing data: {e}") }),
+        },
+        Err(e) if ctx.records == 0 && !ctx.cloudtrail => {
+            // The first line may be fine and the rest JSON lines with a broken line among them.
+            if text.contains('\n') && serde_json::from_str::<&RawValue>(text.lines().next().unwrap_or("")).is_ok() {
+                json_lines(text, &mut ctx);
+                return finish(ctx);
+            }
+            Err(ReadError::NotJson(e.to_string()))
+        }
+        Err(e) => Err(ReadError::Broken { records: ctx.records, reason: e.to_string() }),
+    }
+}
+
+fn finish(ctx: Ctx<'_>) -> Result<u64, ReadError> {
+    if !ctx.cloudtrail {
+        return Err(ReadError::NotCloudTrail("no Records, Events or CloudTrail event (eventSource, eventName) in it".into()));
+    }
+    Ok(ctx.records)
+}
+
+fn json_lines(text: &str, ctx: &mut Ctx<'_>) {
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let n = i + 1;
+        let mut de = serde_json::Deserializer::from_str(line);
+        let res = Top { ctx, line: Some(n) }.deserialize(&mut de).and_then(|top| de.end().map(|_| top));
+        match res {
+            Ok(top) => top_level(ctx, top, Some(n)),
+            Err(e) => ctx.sink.skipped(format!("line {n}"), format!("not valid JSON: {e}")),
+        }
+    }
+}
+
+/// A top-level document that was not a container of records: its fields, raw.
+fn top_level(ctx: &mut Ctx<'_>, top: TopDoc<'_>, line: Option<usize>) {
+    let TopDoc::Fields(fields) = top else { return };
+    let loc = || line.map(|n| format!("line {n}")).unwrap_or_else(|| "event 1".into());
+    if fields.iter().any(|(k, _)| k == "CloudTrailEvent") {
+        ctx.cloudtrail = true;
+        let raw = fields.iter().find(|(k, _)| k == "CloudTrailEvent").map(|(_, v)| *v);
+        ctx.lookup_item(raw, &loc);
+        return;
+    }
+    if fields.iter().any(|(k, _)| k == "eventSource" || k == "eventName") {
+        ctx.cloudtrail = true;
+        ctx.records += 1;
+        if !fields.iter().any(|(k, _)| k == "errorCode") {
+            return;
+        }
+        let mut m = Map::new();
+        for (k, v) in &fields {
+            match serde_json::from_str::<Value>(v.get()) {
+                Ok(v) => {
+                    m.insert(k.clone(), v);
+                }
+                Err(e) => return ctx.sink.skipped(loc(), format!("field {k}: {e}")),
+            }
+        }
+        ctx.event(&m, &loc);
+    } else if line.is_some() {
+        ctx.sink.skipped(loc(), "not a CloudTrail event (no eventSource/eventName)".into());
+    }
+}
+
+struct Ctx<'s> {
+    sink: &'s mut dyn EventSink,
+    records: u64,
+    cloudtrail: bool,
+}
+
+impl Ctx<'_> {
+    /// One record of a `Records` array (or top-level array).
+    fn record(&mut self, raw: &RawValue, loc: &dyn Fn() -> String) {
+        self.records += 1;
+        let text = raw.get();
+        if memchr::memmem::find(text.as_bytes(), b"\"errorCode\"").is_none() {
+            if !text.starts_with('{') {
+                self.sink.skipped(loc(), format!("not a JSON object but {}", kind_of_text(text)));
+            }
+            return;
+        }
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(m)) => self.event(&m, loc),
+            Ok(_) => self.sink.skipped(loc(), "not a JSON object".into()),
+            Err(e) => self.sink.skipped(loc(), format!("not valid JSON: {e}")),
+        }
+    }
+
+    /// A parsed event with an errorCode: checked for the fields triage needs, then handed on.
+    fn event(&mut self, m: &Map<String, Value>, loc: &dyn Fn() -> String) {
+        match problem(m) {
+            Some(reason) => self.sink.skipped(loc(), reason),
+            None => self.sink.error_event(m, loc),
+        }
+    }
+
+    /// One item of lookup-events output: the event is a JSON string (or object) in `CloudTrailEvent`.
+    fn lookup_item(&mut self, raw: Option<&RawValue>, loc: &dyn Fn() -> String) {
+        self.records += 1;
+        let Some(raw) = raw else {
+            return self.sink.skipped(loc(), "no CloudTrailEvent".into());
+        };
+        let inner: Cow<'_, str> = match serde_json::from_str::<Value>(raw.get()) {
+            Ok(Value::String(s)) => Cow::Owned(s),
+            Ok(Value::Object(_)) => Cow::Borrowed(raw.get()),
+            Ok(other) => return self.sink.skipped(loc(), format!("CloudTrailEvent is {}, expected a JSON string", kind_of(&other))),
+            Err(e) => return self.sink.skipped(loc(), format!("not valid JSON: {e}")),
+        };
+        if memchr::memmem::find(inner.as_bytes(), b"\"errorCode\"").is_none() {
+            return;
+        }
+        match serde_json::from_str::<Value>(&inner) {
+            Ok(Value::Object(m)) => self.event(&m, loc),
+            Ok(_) => self.sink.skipped(loc(), "CloudTrailEvent is not a JSON object".into()),
+            Err(e) => self.sink.skipped(loc(), format!("CloudTrailEvent is not valid JSON: {e}")),
+        }
+    }
+}
+
+/// Why an event with an errorCode cannot be triaged: the shape explain checks (eventSource,
+/// eventName, errorCode strings), and what grouping needs (eventTime, userIdentity).
+fn problem(m: &Map<String, Value>) -> Option<String> {
+    for key in ["eventSource", "eventName", "errorCode", "eventTime", "userIdentity"] {
+        let want_object = key == "userIdentity";
+        match m.get(key) {
+            None | Some(Value::Null) => return Some(format!("no {key}")),
+            Some(Value::String(_)) if !want_object => {}
+            Some(Value::Object(_)) if want_object => {}
+            Some(other) => return Some(format!("{key} is {}, expected {}", kind_of(other), if want_object { "an object" } else { "a string" })),
+        }
+    }
+    None
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn kind_of_text(t: &str) -> &'static str {
+    match t.as_bytes().first() {
+        Some(b'"') => "a string",
+        Some(b'[') => "an array",
+        Some(b'n') => "null",
+        Some(b't' | b'f') => "a boolean",
+        _ => "a number",
+    }
+}
+
+/// What a top-level document turned out to be.
+enum TopDoc<'de> {
+    /// A container (`Records`, `Events`, an array): its records were handed on while parsing.
+    Container,
+    /// An object that is not a container: its fields, to be read as one event or a lookup item.
+    Fields(Vec<(String, &'de RawValue)>),
+    /// Something else (a string, a number).
+    Other,
+}
+
+struct Top<'c, 's> {
+    ctx: &'c mut Ctx<'s>,
+    line: Option<usize>,
+}
+
+impl<'de> DeserializeSeed<'de> for Top<'_, '_> {
+    type Value = TopDoc<'de>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Top<'_, '_> {
+    type Value = TopDoc<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a CloudTrail log")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut fields = Vec::new();
+        let mut container = false;
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "Records" | "Events" if fields.is_empty() || !fields.iter().any(|(k, _): &(String, _)| k == "eventName") => {
+                    let lookup = key == "Events";
+                    container = true;
+                    self.ctx.cloudtrail = true;
+                    map.next_value_seed(Records { ctx: self.ctx, lookup, line: self.line })?;
+                }
+                _ if container => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+                _ => {
+                    let v: &'de RawValue = map.next_value()?;
+                    fields.push((key, v));
+                }
+            }
+        }
+        Ok(if container { TopDoc::Container } else { TopDoc::Fields(fields) })
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        Records { ctx: self.ctx, lookup: false, line: self.line }.visit_seq(seq)?;
+        Ok(TopDoc::Container)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(TopDoc::Other)
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(TopDoc::Other)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(TopDoc::Other)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(TopDoc::Other)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(TopDoc::Other)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(TopDoc::Other)
+    }
+}
+
+/// The `Records` (or lookup `Events`) array: each element handed on as soon as it is split off.
+struct Records<'c, 's> {
+    ctx: &'c mut Ctx<'s>,
+    lookup: bool,
+    line: Option<usize>,
+}
+
+impl<'de> DeserializeSeed<'de> for Records<'_, '_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Records<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of CloudTrail events")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut i = 0usize;
+        let line = self.line;
+        while let Some(raw) = seq.next_element::<&'de RawValue>()? {
+            i += 1;
+            let loc = || match line {
+                Some(n) => format!("line {n} record {i}"),
+                None => format!("record {i}"),
+            };
+            if self.lookup {
+                let item: Result<LookupItem<'_>, _> = serde_json::from_str(raw.get());
+                match item {
+                    Ok(item) => self.ctx.lookup_item(item.event, &loc),
+                    Err(e) => {
+                        self.ctx.records += 1;
+                        self.ctx.sink.skipped(loc(), format!("not a lookup-events item: {e}"));
+                    }
+                }
+            } else {
+                self.ctx.record(raw, &loc);
+            }
+        }
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct LookupItem<'a> {
+    #[serde(rename = "CloudTrailEvent", borrow, default)]
+    event: Option<&'a RawValue>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Collect {
+        events: Vec<String>,
+        skipped: Vec<(String, String)>,
+    }
+    impl EventSink for Collect {
+        fn error_event(&mut self, event: &Map<String, Value>, _: &dyn Fn() -> String) {
+            self.events.push(event.get("eventID").and_then(Value::as_str).unwrap_or("").to_string());
+        }
+        fn skipped(&mut self, location: String, reason: String) {
+            self.skipped.push((location, reason));
+        }
+    }
+
+    fn ev(id: &str, code: Option<&str>) -> Value {
+        let mut v = serde_json::json!({"eventVersion": "1.08", "eventTime": "2025-01-01T00:00:00Z", "eventSource": "s3.amazonaws.com",
+            "eventName": "GetObject", "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/bob"}, "eventID": id});
+        if let Some(c) = code {
+            v["errorCode"] = c.into();
+        }
+        v
+    }
+
+    fn run(text: &[u8]) -> (Result<u64, ReadError>, Collect) {
+        let mut c = Collect::default();
+        let r = read(text, &mut c);
+        (r, c)
+    }
+
+    #[test]
+    fn records_file_hands_on_only_error_events() {
+        let doc = serde_json::json!({"Records": [ev("a", None), ev("b", Some("AccessDenied")), ev("c", None)]});
+        let (r, c) = run(doc.to_string().as_bytes());
+        assert_eq!(r, Ok(3));
+        assert_eq!(c.events, vec!["b"]);
+    }
+
+    #[test]
+    fn lookup_events_output_json_lines_and_single_event() {
+        let inner = ev("x", Some("AccessDenied")).to_string();
+        let doc = serde_json::json!({"Events": [{"EventId": "x", "CloudTrailEvent": inner}], "NextToken": "t"});
+        let (r, c) = run(doc.to_string().as_bytes());
+        assert_eq!((r, c.events), (Ok(1), vec!["x".to_string()]));
+
+        let lines = format!("{}\n{}\nnot json\n", ev("l1", Some("AccessDenied")), ev("l2", Some("Client.UnauthorizedOperation")));
+        let (r, c) = run(lines.as_bytes());
+        assert_eq!(r, Ok(2));
+        assert_eq!(c.events, vec!["l1", "l2"]);
+        assert_eq!(c.skipped.len(), 1, "{:?}", c.skipped);
+        assert_eq!(c.skipped[0].0, "line 3");
+
+        let (r, c) = run(ev("one", Some("AccessDenied")).to_string().as_bytes());
+        assert_eq!((r, c.events), (Ok(1), vec!["one".to_string()]));
+    }
+
+    #[test]
+    fn gzip_and_its_truncation() {
+        use std::io::Write;
+        let doc = serde_json::json!({"Records": [ev("g", Some("AccessDenied"))]}).to_string();
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(doc.as_bytes()).unwrap();
+        let gz = enc.finish().unwrap();
+        let (r, c) = run(&gz);
+        assert_eq!((r, c.events), (Ok(1), vec!["g".to_string()]));
+        let (r, _) = run(&gz[..gz.len() / 2]);
+        assert!(matches!(r, Err(ReadError::Gzip(ref m)) if m.contains("truncated")), "{r:?}");
+    }
+
+    #[test]
+    fn not_cloudtrail_and_missing_fields() {
+        let (r, _) = run(br#"{"name": "package.json", "version": "1"}"#);
+        assert!(matches!(r, Err(ReadError::NotCloudTrail(_))), "{r:?}");
+        let (r, _) = run(b"hello world");
+        assert!(matches!(r, Err(ReadError::NotJson(_))), "{r:?}");
+        let mut no_time = ev("t", Some("AccessDenied"));
+        no_time.as_object_mut().unwrap().remove("eventTime");
+        let mut no_name = ev("n", Some("AccessDenied"));
+        no_name.as_object_mut().unwrap().remove("eventName");
+        let doc = serde_json::json!({"Records": [no_time, no_name, 7, ev("ok", Some("AccessDenied"))]});
+        let (r, c) = run(doc.to_string().as_bytes());
+        assert_eq!(r, Ok(4));
+        assert_eq!(c.events, vec!["ok"]);
+        let reasons: Vec<&str> = c.skipped.iter().map(|(_, r)| r.as_str()).collect();
+        assert_eq!(reasons, vec!["no eventTime", "no eventName", "not a JSON object but a number"]);
+        let (r, c) = run(br#"{"Records": [{"eventSource": "s3.amazonaws.com", "eventName": "GetObject", "errorCode": "AccessDenied", "eventTime": "2025-01-01T00:00:00Z", "userIdentity": {}}, {"eventSo"#);
+        assert!(matches!(r, Err(ReadError::Broken { records: 1, .. })), "{r:?}");
+        assert_eq!(c.events.len(), 1);
+    }
+}
