@@ -123,7 +123,7 @@ pub struct Session {
     /// Every call made.
     pub stats: CallStats,
     sem: Semaphore,
-    pub(crate) memo: crate::collect::Memos,
+    pub(crate) memo: crate::reads::Memos,
 }
 
 impl Session {
@@ -153,7 +153,7 @@ impl Session {
             caller_is_operator,
             stats: CallStats::default(),
             sem: Semaphore::new(MAX_IN_FLIGHT),
-            memo: crate::collect::Memos::default(),
+            memo: crate::reads::Memos::default(),
         }
     }
 

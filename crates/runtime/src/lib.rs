@@ -13,9 +13,11 @@ pub mod config;
 pub mod decode;
 pub mod error;
 pub mod federation;
+mod reads;
 pub mod replay;
 pub mod resource;
 pub mod snapshot;
+pub mod sourced;
 pub mod stacks;
 pub mod whoami;
 

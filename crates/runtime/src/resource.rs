@@ -16,7 +16,7 @@ use denyctl_eval::{LayerKind, UnknownLayer};
 use denyctl_plugin_api::{split_action, FetchedPolicy, Hop, PluginCtx, PluginError, ServicePlugin};
 pub use denyctl_plugin_api::Registry;
 
-use crate::collect::{PolicySource, SourcedPolicy};
+use crate::sourced::{PolicySource, SourcedPolicy};
 use crate::config::Session;
 use crate::error::RuntimeError;
 

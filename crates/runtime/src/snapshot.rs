@@ -6,7 +6,7 @@ use denyctl_eval::{Layers, Request, UnknownLayer};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-use crate::collect::SourcedPolicy;
+use crate::sourced::SourcedPolicy;
 use crate::whoami::{Identity, OrgSummary};
 
 /// The format tag of this version.
