@@ -166,6 +166,18 @@ pub fn hop(out: &mut dyn Write, action: &str, resource: &str, why: &str, layers:
     Ok(())
 }
 
+/// The calls that failed (their layers are `unknown`) with their attempts, and the retries made.
+pub fn failed_calls(out: &mut dyn Write, calls: &denyctl_runtime::snapshot::CallSummary) -> io::Result<()> {
+    for f in &calls.failed {
+        let times = if f.attempts == 1 { "attempt" } else { "attempts" };
+        writeln!(out, "  failed call  {} on {}: {} after {} {times}", f.call, f.target, f.result, f.attempts)?;
+    }
+    if calls.retries > 0 {
+        writeln!(out, "  retries      {} (the SDK's standard retry, within --timeout)", calls.retries)?;
+    }
+    Ok(())
+}
+
 /// A hidden hop that could not be collected or evaluated: not known to be allowed.
 pub fn hop_not_evaluated(out: &mut dyn Write, action: &str, resource: &str, why: &str, error: &str) -> io::Result<()> {
     let st = Style::stdout();

@@ -13,7 +13,13 @@ const MAX_DENIAL_BYTES: u64 = 8 * 1024 * 1024;
 
 /// Profiles of the three identities, from the global flags.
 pub fn profiles(g: &GlobalArgs) -> Profiles {
-    Profiles { operator: g.profile.clone(), caller: g.caller_profile.clone(), org: g.org_profile.clone(), region: g.region.clone() }
+    Profiles {
+        operator: g.profile.clone(),
+        caller: g.caller_profile.clone(),
+        org: g.org_profile.clone(),
+        region: g.region.clone(),
+        timeout: Some(std::time::Duration::from_secs_f64(g.timeout)),
+    }
 }
 
 /// The service plugins: the four built-in ones, then the libraries on the plugin path. With

@@ -172,6 +172,7 @@ pub async fn collect(session: &Session, plugins: &Registry, opts: &CollectOption
                 None => {
                     let id = session.identity_of(&session.caller, 1).await.map_err(|f| match f {
                         Failure::Fatal(e) => e,
+                        Failure::Read(e) if e.is_unavailable() => RuntimeError::Service { call: "sts:GetCallerIdentity".into(), detail: e.to_string() },
                         Failure::Read(e) => RuntimeError::Credentials {
                             role: "caller".into(),
                             source_desc: session.caller.source_desc.clone(),
@@ -329,7 +330,7 @@ pub async fn collect(session: &Session, plugins: &Registry, opts: &CollectOption
             unknown,
         },
         notes,
-        calls: CallSummary { count: session.stats.count(), waves: session.stats.waves() },
+        calls: CallSummary::of(&session.stats),
         authorization: None,
         hops: Vec::new(),
     };
@@ -338,7 +339,7 @@ pub async fn collect(session: &Session, plugins: &Registry, opts: &CollectOption
         let (followed, notes) = session.follow_hops(plugins, &snapshot, hops, session.stats.waves() + 1).await?;
         snapshot.hops = followed;
         snapshot.notes.extend(notes);
-        snapshot.calls = CallSummary { count: session.stats.count(), waves: session.stats.waves() };
+        snapshot.calls = CallSummary::of(&session.stats);
     }
     Ok(Collected { snapshot, live_caller: live })
 }
