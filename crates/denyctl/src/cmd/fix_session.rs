@@ -83,7 +83,20 @@ fn pick_scope(p: &Plan) -> Result<Option<Scope>, CliError> {
 
 fn write_json(path: &Path, v: &impl serde::Serialize) -> Result<(), CliError> {
     let text = serde_json::to_string_pretty(v).map_err(|e| CliError::Input(format!("cannot write {}: {e}", path.display())))?;
-    std::fs::write(path, text + "\n").map_err(|e| CliError::Input(format!("cannot write {}: {e}", path.display())))
+    write_private(path, &(text + "\n"))
+}
+
+/// Writes a session file readable by its owner only (plans and hand-offs name principals,
+/// policies and account layout).
+fn write_private(path: &Path, text: &str) -> Result<(), CliError> {
+    use std::io::Write;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    o.open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|e| CliError::Input(format!("cannot write {}: {e}", path.display())))
 }
 
 fn request_args(action: &str, resource: &str, principal: Option<&str>, base: &RequestArgs) -> RequestArgs {
@@ -107,7 +120,11 @@ pub fn run(args: &FixArgs, global: &GlobalArgs, interactive: bool) -> CmdResult 
         Some(d) => PathBuf::from(d),
         None => PathBuf::from(format!("denyctl-session-{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0))),
     };
-    std::fs::create_dir_all(&dir).map_err(|e| CliError::Input(format!("cannot create the session folder {}: {e}", dir.display())))?;
+    let mut mk = std::fs::DirBuilder::new();
+    mk.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut mk, 0o700);
+    mk.create(&dir).map_err(|e| CliError::Input(format!("cannot create the session folder {}: {e}", dir.display())))?;
 
     // The first request: what the denial (or the flags) says. Later ones: hops and re-plans.
     let first = super::live::denied(&args.request)?;
@@ -171,7 +188,7 @@ pub fn run(args: &FixArgs, global: &GlobalArgs, interactive: bool) -> CmdResult 
         for (i, h) in plan.handoffs.iter().enumerate() {
             let path = dir.join(format!("handoff-{n}-{}.md", i + 1));
             let text = format!("To: {}\nSubject: {}\n\n{}\n", h.to, h.subject, h.body);
-            std::fs::write(&path, text).map_err(|e| CliError::Input(format!("cannot write {}: {e}", path.display())))?;
+            write_private(&path, &text)?;
             handoff_files.push(path);
         }
         let mut applicable = plan.changes.iter().filter(|c| c.applicable).count();
