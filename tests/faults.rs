@@ -343,6 +343,9 @@ struct Figures {
     aborted: usize,
     /// Runs whose answer depended on an unknown layer (said so).
     unknown: usize,
+    /// apply/rollback: targets left in the before-state, in the after-state.
+    before: usize,
+    after: usize,
     problems: Vec<String>,
 }
 
@@ -355,6 +358,8 @@ impl Figures {
         self.secrets += o.secrets;
         self.aborted += o.aborted;
         self.unknown += o.unknown;
+        self.before += o.before;
+        self.after += o.after;
         self.problems.extend(o.problems.iter().take(20 - self.problems.len().min(20)).cloned());
     }
 }
@@ -598,6 +603,8 @@ fn one(w: &World, b: &Baseline, verb: &str, seed: u64, f: &mut Figures) {
         }
         _ => {
             let have = w.state();
+            f.before += (have == b.before) as usize;
+            f.after += (have == after) as usize;
             if have != b.before && have != after {
                 f.mixed += 1;
                 f.problems.push(format!("{label} ({}): mixed state after {verb} (exit {}): {have:?}; stderr: {}", plan_path.display(), r.code, r.stderr.trim()));
@@ -628,9 +635,14 @@ fn run_verb(verb: &'static str) -> Figures {
         }
     });
     let f = total.into_inner().unwrap();
+    let detail = if matches!(verb, "apply" | "rollback") {
+        format!("targets left in the before-state {}, in the after-state {}", f.before, f.after)
+    } else {
+        format!("stopped with one clear line {}, answered with an unknown layer {}", f.aborted, f.unknown)
+    };
     println!(
-        "fault suite {verb:9} schedules {:4}  faults injected {:4}  wrong verdicts {}  mixed states {}  secrets seen {}  (aborted with one clear line {}, answered with an unknown layer {})",
-        f.schedules, f.faults, f.wrong, f.mixed, f.secrets, f.aborted, f.unknown
+        "fault suite {verb:9} schedules {:4}  faults injected {:4}  wrong verdicts {}  mixed states {}  secrets seen {}  ({detail})",
+        f.schedules, f.faults, f.wrong, f.mixed, f.secrets
     );
     for p in &f.problems {
         println!("  {p}");
@@ -873,4 +885,51 @@ fn a_zero_timeout_is_refused_in_one_line() {
     let help = Command::new(env!("CARGO_BIN_EXE_denyctl")).args(["diagnose", "--help"]).output().unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
     assert!(help.contains("--timeout <SECS>") && help.contains("[default: 60]"), "{help}");
+}
+
+/// A read AWS keeps throttling: retried with backoff (3 attempts), then its layer is unknown;
+/// the verdict names the call and its attempts (JSON and table), and a plan from it is not ready.
+#[test]
+fn a_throttled_read_is_unknown_with_its_attempts() {
+    let w = World::new();
+    let request = ["--action", "s3:GetObject", "--resource", "arn:aws:s3:::reports/q1.csv"];
+    let throttle_inline = || {
+        w.proxy.set(Schedule { seed: 7, rules: vec![Rule { service: Some("iam".into()), operation: Some("ListUserPolicies".into()), nth: None, probability: 1.0, fault: Fault::Throttle }] })
+    };
+    throttle_inline();
+    let started = std::time::Instant::now();
+    let r = w.denyctl(&[&["diagnose"][..], &request].concat());
+    let v = r.json().unwrap_or_else(|| panic!("{}\n{}", r.stdout, r.stderr));
+    assert_eq!(w.proxy.seen().iter().filter(|s| s.operation == "ListUserPolicies").count(), 3, "the SDK's standard retry: 3 attempts");
+    assert!(started.elapsed() < Duration::from_secs(10), "bounded by --timeout {TIMEOUT}: {:?}", started.elapsed());
+    let failed = v["calls"]["failed"].as_array().unwrap();
+    assert!(
+        failed.iter().any(|c| c["call"] == "iam:ListUserPolicies" && c["result"] == "unavailable" && c["attempts"] == 3 && c["target"] == "user/alice"),
+        "{failed:?}"
+    );
+    assert!(v["calls"]["retries"].as_u64().unwrap() >= 2, "{}", v["calls"]);
+    let unknown = v["unknown_layers"].as_array().unwrap();
+    assert!(
+        unknown.iter().any(|u| u["layer"] == "identity" && u["reason"].as_str().unwrap().contains("iam:ListUserPolicies on user/alice failed after 3 attempts (Throttling")),
+        "{unknown:?}"
+    );
+    // The identity layer could allow: the implicit deny depends on it, and says so.
+    assert_eq!((v["decision"].as_str(), v["depends_on_unknown"].as_bool()), (Some("implicit_deny"), Some(true)), "{v:#}");
+
+    throttle_inline();
+    let t = w.denyctl(&[&["diagnose", "-o", "table"][..], &request].concat());
+    assert!(t.stdout.contains("failed call  iam:ListUserPolicies on user/alice: unavailable after 3 attempts"), "{}", t.stdout);
+    assert!(t.stdout.contains("depends on layers that could not be read"), "{}", t.stdout);
+
+    throttle_inline();
+    let p = w.denyctl(&[&["fix", "--dry-run"][..], &request].concat()).json().expect("plan");
+    assert_eq!(p["status"], "unresolved", "{p:#}");
+    assert!(p["status_reason"].as_str().unwrap().contains("iam:ListUserPolicies on user/alice (3 attempts)"), "{}", p["status_reason"]);
+
+    // Without faults: nothing failed, nothing retried, nothing unknown.
+    w.proxy.clear();
+    let r = w.denyctl(&[&["diagnose", "-vv"][..], &request].concat());
+    let v = r.json().unwrap();
+    assert!(v["calls"].get("failed").is_none() && v["calls"].get("retries").is_none(), "{}\n{}\n{:?}", v["calls"], r.stderr, w.proxy.seen());
+    assert_eq!(v["unknown_layers"], json!([]));
 }

@@ -23,8 +23,8 @@ pub struct CallRecord {
     pub wave: usize,
     /// `ok`, or a short failure label.
     pub result: String,
-    /// How many times the request was sent (1 + the SDK's retries); 0 for work counted as one
-    /// entry whose attempts were not seen (a plugin in another library).
+    /// How many times it was tried: 1 + the SDK's retries (for a plugin operation, 1 + the retries
+    /// of the calls it made; a plugin in another library does not report its retries).
     pub attempts: usize,
 }
 
@@ -85,20 +85,28 @@ impl CallStats {
 pub const UNAVAILABLE: &str = "unavailable";
 
 tokio::task_local! {
-    static ATTEMPTS: Arc<AtomicUsize>;
+    static RETRIES: Arc<AtomicUsize>;
 }
 
-/// Counts one HTTP request sent (called by the HTTP connector of every client the session
-/// makes, so the SDK's retries are seen, the plugins' calls included).
-pub(crate) fn count_attempt() {
-    let _ = ATTEMPTS.try_with(|a| a.fetch_add(1, Ordering::Relaxed));
+/// Notes one HTTP request sent (called by the HTTP connector of every client the session makes,
+/// the plugins' included): a request the SDK's retry sends again carries `amz-sdk-request:
+/// attempt=N` with N > 1.
+pub(crate) fn count_attempt(amz_sdk_request: Option<&str>) {
+    let attempt = amz_sdk_request
+        .and_then(|h| h.split(';').find_map(|kv| kv.trim().strip_prefix("attempt=")))
+        .and_then(|n| n.trim().parse::<usize>().ok())
+        .unwrap_or(1);
+    if attempt > 1 {
+        let _ = RETRIES.try_with(|a| a.fetch_add(1, Ordering::Relaxed));
+    }
 }
 
-/// Runs `fut` and returns its output with the HTTP requests it sent (1 + retries per call).
+/// Runs `fut` (one SDK call, or one plugin operation made of several) and returns its output with
+/// its attempts: 1 + the retries the SDK made inside it.
 pub async fn counted<F: Future>(fut: F) -> (F::Output, usize) {
     let n = Arc::new(AtomicUsize::new(0));
-    let out = ATTEMPTS.scope(n.clone(), fut).await;
-    (out, n.load(Ordering::Relaxed))
+    let out = RETRIES.scope(n.clone(), fut).await;
+    (out, 1 + n.load(Ordering::Relaxed))
 }
 
 /// How a failed call is to be taken.
@@ -272,7 +280,7 @@ where
         Err(e) => {
             let mut f = classify(&spec, &e);
             if let Failure::Read(ReadError::Unavailable { attempts: a, .. }) = &mut f {
-                *a = attempts.max(1);
+                *a = attempts;
             }
             let label = match &f {
                 Failure::Read(ReadError::Denied { .. }) => "denied",
@@ -292,6 +300,22 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn attempts_are_one_plus_the_retried_requests_of_the_scope() {
+        let (out, attempts) = counted(async {
+            count_attempt(Some("attempt=1; max=3"));
+            count_attempt(Some("attempt=2; max=3"));
+            count_attempt(Some("attempt=3; max=3"));
+            count_attempt(None);
+            7
+        })
+        .await;
+        assert_eq!((out, attempts), (7, 3));
+        // Outside a scope nothing is counted (and nothing fails).
+        count_attempt(Some("attempt=2; max=3"));
+        assert_eq!(counted(async {}).await.1, 1);
+    }
 
     #[test]
     fn reads_xml_error_bodies() {

@@ -61,8 +61,8 @@ pub fn retry_and_timeouts(total: Duration) -> (RetryConfig, TimeoutConfig) {
 }
 
 /// The SDK's default HTTPS client (hyper 1, rustls with aws-lc, proxies from the environment),
-/// with every request counted for the call being made ([`crate::calls::counted`]): that is how
-/// the retries of a call are known, for the runtime's clients and the plugins' alike.
+/// with every retried request counted for the call being made ([`crate::calls::counted`]): that
+/// is how the retries of a call are known, for the runtime's clients and the plugins' alike.
 fn counting_https_client() -> SharedHttpClient {
     use aws_smithy_http_client::proxy::ProxyConfig;
     use aws_smithy_http_client::{tls, Builder, ConnectorBuilder};
@@ -92,7 +92,7 @@ struct CountingConnector(SharedHttpConnector);
 
 impl HttpConnector for CountingConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        calls::count_attempt();
+        calls::count_attempt(request.headers().get("amz-sdk-request"));
         self.0.call(request)
     }
 }

@@ -86,10 +86,15 @@ pub fn report_calls(g: &GlobalArgs, stats: &CallStats) {
         let mut recs = stats.records();
         recs.sort_by_key(|r| r.wave);
         for r in recs {
-            eprintln!("denyctl: wave {} {} {} -> {}", r.wave, r.call, r.target, r.result);
+            let tries = if r.attempts > 1 { format!(" ({} attempts)", r.attempts) } else { String::new() };
+            eprintln!("denyctl: wave {} {} {} -> {}{tries}", r.wave, r.call, r.target, r.result);
         }
     }
-    eprintln!("denyctl: {} AWS calls in {} sequential waves", stats.count(), stats.waves());
+    let retries = match stats.retries() {
+        0 => String::new(),
+        n => format!(", {n} retried"),
+    };
+    eprintln!("denyctl: {} AWS calls in {} sequential waves{retries}", stats.count(), stats.waves());
 }
 
 /// The denied request as far as the input says.
