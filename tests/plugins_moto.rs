@@ -121,6 +121,9 @@ async fn s3_policy_settings_sse_kms_hop_and_replay() {
     let o = s3.replay(&ctx, &req("s3:PutObject", "arn:aws:s3:::reports/q1/new.csv"), false).await.unwrap();
     assert_eq!(o.method, ReplayMethod::NotReplayed);
     assert_eq!(o.outcome, Outcome::NotReplayed { reason: "not replayed (needs --allow-write-replay)".into() });
+    // It says exactly what a consented replay would write (the guided session asks with it).
+    let ww = o.would_write.as_deref().unwrap_or_default();
+    assert!(ww.contains("(0-byte) object at arn:aws:s3:::reports/q1/new.csv") && ww.contains("If-None-Match"), "{o:?}");
     let o = s3.replay(&ctx, &req("s3:PutObject", "arn:aws:s3:::reports/q1/new.csv"), true).await.unwrap();
     assert_eq!((&o.outcome, o.method), (&Outcome::Allowed, ReplayMethod::ConsentedWrite), "{o:?}");
     let o = s3.replay(&ctx, &req("s3:GetObject", "arn:aws:s3:::nope/x"), false).await.unwrap();
@@ -212,6 +215,7 @@ async fn sqs_queue_policy_url_and_replay() {
 
     let o = p.replay(&ctx, &req("sqs:SendMessage", &arn), false).await.unwrap();
     assert_eq!(o.method, ReplayMethod::NotReplayed);
+    assert_eq!(o.would_write.as_deref(), Some(format!(r#"sqs:SendMessage of one message {{"denyctl":"replay probe: safe to discard"}} to {arn} (consumers of the queue will receive it)"#).as_str()));
     let o = p.replay(&ctx, &req("sqs:SendMessage", &arn), true).await.unwrap();
     assert_eq!((&o.outcome, o.method), (&Outcome::Allowed, ReplayMethod::ConsentedWrite), "{o:?}");
 }

@@ -21,6 +21,17 @@ fn scenarios() -> Vec<PathBuf> {
     v
 }
 
+/// `expect.assumptions`: the ids of the readings AWS does not document that the verdict rests on
+/// (none when absent).
+fn expected_assumptions(path: &Path) -> Vec<String> {
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    v["expect"]["assumptions"].as_array().map(|a| a.iter().map(|s| s.as_str().unwrap().to_string()).collect()).unwrap_or_default()
+}
+
+fn assumption_ids(v: &serde_json::Value) -> Vec<String> {
+    v["assumptions"].as_array().map(|a| a.iter().map(|x| x["id"].as_str().unwrap().to_string()).collect()).unwrap_or_default()
+}
+
 fn expected(path: &Path) -> (String, Vec<String>) {
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let mut denied: Vec<String> =
@@ -63,7 +74,24 @@ fn batch_prints_one_line_per_scenario_in_order() {
         assert_eq!(v["decision"], decision.as_str(), "{}", f.display());
         let got: Vec<String> = v["denied_by"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect();
         assert_eq!(got, denied, "{}", f.display());
+        // A verdict that rests on an undocumented reading says so, and only then.
+        assert_eq!(assumption_ids(&v), expected_assumptions(f), "{}", f.display());
     }
+}
+
+/// The `"Principal": "*"` grant read against a boundary or session policy: the table says the
+/// verdict rests on that reading, and what it would be the other way.
+#[test]
+fn a_verdict_resting_on_the_principal_star_reading_says_so_in_the_table() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/scenarios/own");
+    for name in ["234-boundary-principal-star-read-as-limited", "235-session-policy-principal-star-read-as-limited", "236-kms-key-policy-principal-star-boundary-read-as-limited"] {
+        let out = denyctl().env("NO_COLOR", "1").args(["simulate", "--scenario"]).arg(root.join(format!("{name}.json"))).output().unwrap();
+        let table = String::from_utf8(out.stdout).unwrap();
+        assert!(table.contains("assumption") && table.contains("\"Principal\": \"*\"") && table.contains("the decision would be allow"), "{name}: {table}");
+    }
+    // A verdict that does not rest on it says nothing of the kind.
+    let out = denyctl().env("NO_COLOR", "1").args(["simulate", "--scenario"]).arg(root.join("164-resource-policy-star-principal-cross-account.json")).output().unwrap();
+    assert!(!String::from_utf8(out.stdout).unwrap().contains("assumption"));
 }
 
 #[test]
@@ -150,6 +178,19 @@ fn bad_input_gets_one_clear_line_and_exit_2() {
     assert_one_line_error(
         br#"{"request":{"principal":"arn:aws:iam::111122223333:user/a","action":"GetObject","resource":"*"}}"#,
         "request.action",
+    );
+    // A misspelled key never silently drops a layer or a request field.
+    assert_one_line_error(
+        br#"{"request":{"principal":"arn:aws:iam::111122223333:user/a","action":"s3:GetObject","resource":"*"},"layers":{}}"#,
+        "layers: unknown field; a scenario has name, description, request, policies, expect, versions",
+    );
+    assert_one_line_error(
+        br#"{"request":{"principal":"arn:aws:iam::111122223333:user/a","action":"s3:GetObject","resource":"*"},"policies":{"identities":[]}}"#,
+        "policies: unknown field `identities`",
+    );
+    assert_one_line_error(
+        br#"{"request":{"principal":"arn:aws:iam::111122223333:user/a","Action":"s3:GetObject","resource":"*"}}"#,
+        "request: unknown field `Action`",
     );
     assert_one_line_error(b"\x00\x01\x02\xff\xfe binary junk", "not UTF-8");
     assert_one_line_error(b"", "not valid JSON");

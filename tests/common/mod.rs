@@ -2,6 +2,8 @@
 pub mod faultproxy;
 pub mod lab;
 pub mod moto;
+pub mod schema;
+pub mod world;
 
 use std::path::{Path, PathBuf};
 

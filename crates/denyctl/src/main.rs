@@ -1,11 +1,23 @@
 //! denyctl: the binary. Thin: parse flags, dispatch to a verb, map errors to exit codes.
 
+// `println!`/`eprintln!` for every module of the binary (textual scope shadows std's): std's
+// versions panic when the stream is closed (`denyctl … | head`, a closed `2>&1` pipe); these never do.
+macro_rules! println {
+    () => { $crate::output::print_line(format_args!("")) };
+    ($($arg:tt)*) => { $crate::output::print_line(format_args!($($arg)*)) };
+}
+macro_rules! eprintln {
+    () => { $crate::output::eprint_line(format_args!("")) };
+    ($($arg:tt)*) => { $crate::output::eprint_line(format_args!($($arg)*)) };
+}
+
 mod cli;
 mod cmd;
 mod error;
 mod input;
 mod output;
 mod render;
+mod state;
 
 use clap::Parser;
 
@@ -29,6 +41,7 @@ fn main() {
         cli::Command::Rollback(a) => cmd::rollback::run(a, &cli.global),
         cli::Command::Replay(a) => cmd::replay::run(a, &cli.global),
         cli::Command::Plugin(cli::PluginCommand::List) => cmd::plugin::list(&cli.global),
+        cli::Command::Mcp(a) => cmd::mcp::run(a, &cli.global),
     };
     let code = match result {
         Ok(code) => code,

@@ -20,6 +20,26 @@ pub enum Format {
     Diff,
 }
 
+/// The version of every `-o json`/`-o yaml` shape (docs/schema/*.json). A change to any shape
+/// changes its schema file and this number; tests validate real outputs against the schemas.
+pub const SCHEMA_VERSION: &str = "1";
+
+/// `value` as JSON with `"schema_version"` first in every top-level object (in each element when
+/// the top level is an array: `explain` of a CloudTrail file with several events).
+pub fn versioned<T: Serialize>(value: &T) -> Result<serde_json::Value, serde_json::Error> {
+    let mut v = serde_json::to_value(value)?;
+    match &mut v {
+        serde_json::Value::Object(m) => stamp(m),
+        serde_json::Value::Array(items) => items.iter_mut().filter_map(|i| i.as_object_mut()).for_each(stamp),
+        _ => {}
+    }
+    Ok(v)
+}
+
+fn stamp(m: &mut serde_json::Map<String, serde_json::Value>) {
+    m.shift_insert(0, "schema_version".into(), serde_json::Value::String(SCHEMA_VERSION.into()));
+}
+
 /// Write a value as JSON or YAML; for `Table` the caller's `table` closure renders it.
 pub fn emit<T: Serialize>(
     format: Format,
@@ -29,10 +49,13 @@ pub fn emit<T: Serialize>(
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let res = match format {
-        Format::Json => serde_json::to_writer_pretty(&mut out, value)
-            .map_err(std::io::Error::other)
+        // `From` keeps the kind of an I/O error (a closed pipe stays BrokenPipe).
+        Format::Json => versioned(value)
+            .and_then(|v| serde_json::to_writer_pretty(&mut out, &v))
+            .map_err(std::io::Error::from)
             .and_then(|_| writeln!(out)),
-        Format::Yaml => serde_yaml::to_string(value)
+        Format::Yaml => versioned(value)
+            .and_then(|v| serde_yaml::to_string(&v).map_err(serde::ser::Error::custom))
             .map_err(std::io::Error::other)
             .and_then(|s| out.write_all(s.as_bytes())),
         Format::Table => table(&mut out),
@@ -43,11 +66,28 @@ pub fn emit<T: Serialize>(
 
 /// A closed pipe (`| head`) is not an error worth a message.
 pub fn ignore_broken_pipe(e: std::io::Error) -> Result<(), CliError> {
-    if e.kind() == std::io::ErrorKind::BrokenPipe {
+    // serde_json's writer errors arrive wrapped (`io::Error::other`): look inside for the pipe.
+    let wrapped = e.get_ref().and_then(|inner| inner.downcast_ref::<serde_json::Error>()).and_then(|j| j.io_error_kind());
+    if e.kind() == std::io::ErrorKind::BrokenPipe || wrapped == Some(std::io::ErrorKind::BrokenPipe) {
         Ok(())
     } else {
         Err(CliError::Input(format!("cannot write output: {e}")))
     }
+}
+
+/// One line on stdout (the binary's `println!`): a closed pipe ends nothing and prints nothing,
+/// another write error is said once on stderr.
+pub fn print_line(args: std::fmt::Arguments<'_>) {
+    if let Err(e) = writeln!(std::io::stdout(), "{args}") {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprint_line(format_args!("denyctl: cannot write output: {e}"));
+        }
+    }
+}
+
+/// One line on stderr (the binary's `eprintln!`): never panics; a closed stderr is ignored.
+pub fn eprint_line(args: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr(), "{args}");
 }
 
 /// Whether colour should be used on stdout (respects NO_COLOR and terminals).

@@ -103,13 +103,91 @@ pub fn verdict(out: &mut dyn Write, name: Option<&str>, req: &Request, _layers: 
     writeln!(out, "  action    {}", req.action)?;
     writeln!(out, "  resource  {}{}", req.resource, if v.cross_account { format!("  (account {}, cross-account)", req.resource_account) } else { String::new() })?;
     writeln!(out)?;
+    if let Some(line) = unreadable_advice(v) {
+        writeln!(out, "  {}", st.bad(&line))?;
+        writeln!(out)?;
+    }
     layer_lines(out, v, st, "  ", |_| true)?;
     if !v.missing_context.is_empty() {
         writeln!(out)?;
         writeln!(out, "  context keys the policies test but the request does not carry: {}", v.missing_context.join(", "))?;
     }
+    assumptions(out, v, st)?;
+    unknown_without_row(out, v, st, |_| true)
+}
+
+/// The undocumented readings the verdict rests on, each with the decision the other reading gives.
+fn assumptions(out: &mut dyn Write, v: &Verdict, st: Style) -> io::Result<()> {
+    for a in &v.assumptions {
+        writeln!(out, "  {} {}", st.bold("assumption:"), a.note)?;
+    }
+    Ok(())
+}
+
+/// The one line said once, above the layers, when reads were denied: whose credentials to use.
+fn unreadable_advice(v: &Verdict) -> Option<String> {
+    let denied: Vec<LayerKind> = unknown_kinds(v).into_iter().filter(|k| denied_reads(v, *k).is_some()).collect();
+    if denied.is_empty() {
+        return None;
+    }
+    let org = denied.iter().any(|k| matches!(k, LayerKind::Scp | LayerKind::Rcp));
+    Some(format!(
+        "{} layer(s) could not be read with these credentials: name an operator who may read them with --profile{}",
+        denied.len(),
+        if org { " (and --org-profile, the management account or a delegated administrator, for SCPs/RCPs)" } else { "" }
+    ))
+}
+
+/// The layers that could not be read, each once, in the order they were recorded.
+fn unknown_kinds(v: &Verdict) -> Vec<LayerKind> {
+    let mut kinds: Vec<LayerKind> = Vec::new();
     for u in &v.unknown_layers {
-        writeln!(out, "  {} {}: {}", st.bad("unknown layer"), u.layer.as_str(), u.reason)?;
+        if !kinds.contains(&u.layer) {
+            kinds.push(u.layer);
+        }
+    }
+    kinds
+}
+
+/// When every read of `layer` that failed was denied: the calls and the permissions they need.
+fn denied_reads(v: &Verdict, layer: LayerKind) -> Option<(Vec<String>, Vec<String>)> {
+    let (mut calls, mut perms) = (Vec::new(), Vec::new());
+    for u in v.unknown_layers.iter().filter(|u| u.layer == layer) {
+        let d = denyctl_runtime::error::DeniedRead::from_reason(&u.reason)?;
+        if !calls.contains(&d.call) {
+            calls.push(d.call);
+        }
+        if !perms.contains(&d.permission) {
+            perms.push(d.permission);
+        }
+    }
+    (!calls.is_empty()).then_some((calls, perms))
+}
+
+/// Why `layer` is unknown, in one line: the denied calls and the permissions they need, or the
+/// reason as recorded (each different reason once).
+fn unknown_line(v: &Verdict, layer: LayerKind) -> String {
+    match denied_reads(v, layer) {
+        Some((calls, perms)) if calls == perms => format!("{} denied (needs {})", calls.join(", "), if calls.len() == 1 { "that permission" } else { "those permissions" }),
+        Some((calls, perms)) => format!("{} denied (needs {})", calls.join(", "), perms.join(", ")),
+        None => {
+            let mut reasons: Vec<&str> = Vec::new();
+            for u in v.unknown_layers.iter().filter(|u| u.layer == layer) {
+                if !reasons.contains(&u.reason.as_str()) {
+                    reasons.push(&u.reason);
+                }
+            }
+            reasons.join("; ")
+        }
+    }
+}
+
+/// Unknown layers the evaluation gave no row among those shown (each once).
+fn unknown_without_row(out: &mut dyn Write, v: &Verdict, st: Style, shown: impl Fn(&LayerReport) -> bool) -> io::Result<()> {
+    for k in unknown_kinds(v) {
+        if !v.layers.iter().any(|l| l.layer == k && l.outcome == Outcome::Unknown && shown(l)) {
+            writeln!(out, "  {} {}: {}", st.bad("unknown layer"), k.as_str(), unknown_line(v, k))?;
+        }
     }
     Ok(())
 }
@@ -128,6 +206,11 @@ fn layer_lines(out: &mut dyn Write, v: &Verdict, st: Style, indent: &str, keep: 
             Outcome::Allow => st.good(oc),
             _ => oc.to_string(),
         };
+        if l.outcome == Outcome::Unknown {
+            // One line: the layer, UNKNOWN, and why (the call that was denied and what it needs).
+            writeln!(out, "{indent}{:<28} {}  {}", title, oc, unknown_line(v, l.layer))?;
+            continue;
+        }
         writeln!(out, "{indent}{:<28} {}", title, oc)?;
         for s in &l.deciding {
             writeln!(out, "{indent}    {} {}", if s.effect == denyctl_policy::Effect::Deny { "deny: " } else { "allow:" }, stmt(s))?;
@@ -157,13 +240,12 @@ pub fn hop(out: &mut dyn Write, action: &str, resource: &str, why: &str, layers:
     }
     writeln!(out, "then {action} on {resource}: {line}")?;
     writeln!(out, "  {}", st.dim(&format!("needed because {why}")))?;
-    layer_lines(out, v, st, "  ", |l| {
+    let keep = |l: &LayerReport| {
         v.denied_by.contains(&l.layer) || l.outcome == Outcome::Unknown || l.outcome == Outcome::ExplicitDeny || l.layer == LayerKind::Resource
-    })?;
-    for u in &v.unknown_layers {
-        writeln!(out, "  {} {}: {}", st.bad("unknown layer"), u.layer.as_str(), u.reason)?;
-    }
-    Ok(())
+    };
+    layer_lines(out, v, st, "  ", keep)?;
+    assumptions(out, v, st)?;
+    unknown_without_row(out, v, st, keep)
 }
 
 /// The calls that failed (their layers are `unknown`) with their attempts, and the retries made.

@@ -166,3 +166,24 @@ fn doc_examples_through_the_binary() {
         }
     }
 }
+
+/// Operation-only STS messages (AWS CLI, GitHub's configure-aws-credentials): the action is read
+/// from the message and the advice is about the role's trust policy, not identity policies.
+#[test]
+fn operation_only_sts_messages_get_the_action_and_trust_policy_advice() {
+    let cases = [
+        ("An error occurred (AccessDenied) when calling the AssumeRoleWithWebIdentity operation: Not authorized to perform sts:AssumeRoleWithWebIdentity", "sts:AssumeRoleWithWebIdentity", "oidc-provider"),
+        ("Assuming role with OIDC\nError: Could not assume role with OIDC: Not authorized to perform sts:AssumeRoleWithWebIdentity", "sts:AssumeRoleWithWebIdentity", "id-token: write"),
+        ("An error occurred (AccessDenied) when calling the AssumeRoleWithSAML operation: Not authorized to perform sts:AssumeRoleWithSAML", "sts:AssumeRoleWithSAML", "saml-provider"),
+    ];
+    for (text, action, hint) in cases {
+        let v = json_out(&["explain", "-o", "json", "-"], text);
+        assert_eq!(v["action"], action, "{text}: {v}");
+        assert_eq!(v["kind"], "denial", "{text}");
+        let out = denyctl().args(["explain", text]).assert().success().get_output().stdout.clone();
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.starts_with(&format!("DENIED  {action}")), "{out}");
+        assert!(out.contains("trust policy"), "{text}: trust-policy advice expected: {out}");
+        assert!(out.contains(hint), "{text}: {hint} expected: {out}");
+    }
+}

@@ -89,6 +89,20 @@ pub struct FetchedPolicy {
     pub hops: Vec<Hop>,
 }
 
+impl FetchedPolicy {
+    /// Compare-and-swap: this policy, if its token is still `expected`; else
+    /// [`crate::PluginError::Conflict`] naming `what` (`bucket policy`, `key policy`, ...).
+    pub fn expect_token(self, expected: &str, what: &str) -> Result<Self, crate::PluginError> {
+        if self.version_token != expected {
+            return Err(crate::PluginError::Conflict(format!(
+                "the {what} of {} changed since it was read (expected {expected}, found {}): read it again and re-plan",
+                self.resource_arn, self.version_token
+            )));
+        }
+        Ok(self)
+    }
+}
+
 /// A request to replay as the identity in the context.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReplayRequest {
@@ -161,12 +175,16 @@ pub struct ReplayOutcome {
     pub method: ReplayMethod,
     /// The API call made and what it proves (never a body or a secret value).
     pub detail: String,
+    /// When not replayed for want of consent: exactly what a consented replay would write (so a
+    /// person can be asked). Absent when no write would be made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub would_write: Option<String>,
 }
 
 impl ReplayOutcome {
     /// A replay outcome from its parts.
     pub fn new(outcome: Outcome, method: ReplayMethod, detail: impl Into<String>) -> Self {
-        ReplayOutcome { outcome, method, detail: detail.into() }
+        ReplayOutcome { outcome, method, detail: detail.into(), would_write: None }
     }
 
     /// The outcome of a write that was not replayed for want of consent.
@@ -176,6 +194,12 @@ impl ReplayOutcome {
             ReplayMethod::NotReplayed,
             format!("{action} changes data and no non-mutating call proves it is allowed"),
         )
+    }
+
+    /// [`needs_consent`](Self::needs_consent), saying exactly what the replay would write once
+    /// consented (`one message {...} to queue Q`), so a person can be asked for it.
+    pub fn needs_consent_to(action: &str, write: impl Into<String>) -> Self {
+        ReplayOutcome { would_write: Some(write.into()), ..ReplayOutcome::needs_consent(action) }
     }
 }
 

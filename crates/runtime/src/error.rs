@@ -139,3 +139,60 @@ pub enum RuntimeError {
     #[error("{0}")]
     Unreadable(String),
 }
+
+/// A read that was denied, as an unknown layer's reason says it: the call that failed and the IAM
+/// permission it needs. Reads the reasons this crate writes ([`ReadError::Denied`], a plugin's
+/// denied read, the organization reads): `CALL on TARGET … ; reading it needs PERMISSION[. …]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeniedRead {
+    /// The call that was denied, `iam:ListUserPolicies`.
+    pub call: String,
+    /// The IAM permission that would allow it.
+    pub permission: String,
+}
+
+impl DeniedRead {
+    /// The denied read an unknown layer's reason names, if its read was denied.
+    pub fn from_reason(reason: &str) -> Option<DeniedRead> {
+        const NEEDS: &str = "; reading it needs ";
+        let at = reason.find(NEEDS)?;
+        let call = reason[..at].split(" on ").next()?.trim();
+        let is_action = |s: &str| {
+            s.split_once(':').is_some_and(|(svc, op)| !svc.is_empty() && !op.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == ':' || c == '-'))
+        };
+        let rest = &reason[at + NEEDS.len()..];
+        let permission = rest.split(". ").next().unwrap_or(rest).trim_end_matches('.').trim();
+        (is_action(call) && !permission.is_empty()).then(|| DeniedRead { call: call.to_string(), permission: permission.to_string() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_denied_read_is_read_back_from_its_reason() {
+        let e = ReadError::Denied {
+            call: "iam:ListUserPolicies".into(),
+            target: "user/ci".into(),
+            permission: "iam:ListUserPolicies".into(),
+            detail: Some("AccessDenied: User: arn:aws:iam::123456789012:user/ci is not authorized to perform: iam:ListUserPolicies; see x".into()),
+        };
+        let u = e.unknown(LayerKind::Identity);
+        assert_eq!(DeniedRead::from_reason(&u.reason), Some(DeniedRead { call: "iam:ListUserPolicies".into(), permission: "iam:ListUserPolicies".into() }));
+        // The organization's reason goes on after the permission.
+        let org = format!("{}. SCPs and RCPs are read with organizations:DescribeOrganization, ListParents", ReadError::Denied {
+            call: "organizations:DescribeOrganization".into(),
+            target: "organization".into(),
+            permission: "organizations:DescribeOrganization".into(),
+            detail: None,
+        });
+        assert_eq!(DeniedRead::from_reason(&org).unwrap().permission, "organizations:DescribeOrganization");
+        // A plugin's denied read.
+        let s3 = "s3:GetBucketPolicy on arn:aws:s3:::b: AccessDenied (HTTP 403): Access Denied (read by the s3 plugin); reading it needs s3:GetBucketPolicy";
+        assert_eq!(DeniedRead::from_reason(s3), Some(DeniedRead { call: "s3:GetBucketPolicy".into(), permission: "s3:GetBucketPolicy".into() }));
+        // Not a denied read.
+        assert_eq!(DeniedRead::from_reason("iam:GetRole on role/x: not found"), None);
+        assert_eq!(DeniedRead::from_reason("no plugin is registered to read sns resource policies; the policy would be read with sns:GetTopicAttributes"), None);
+    }
+}

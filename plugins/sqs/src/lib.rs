@@ -81,6 +81,9 @@ pub async fn queue_url(ctx: &PluginCtx, q: &QueueRef) -> Result<String> {
     out.queue_url().map(str::to_string).ok_or_else(|| PluginError::Aws(format!("sqs:GetQueueUrl on {label}: no URL")))
 }
 
+/// The body of the one message a consented sqs:SendMessage replay sends.
+const PROBE_BODY: &str = r#"{"denyctl":"replay probe: safe to discard"}"#;
+
 /// The queue URL for replaying as the caller: derived from an ARN without any call (the caller
 /// may lack sqs:GetQueueUrl, and the replay must test only the denied action), else as given or
 /// looked up by name.
@@ -138,6 +141,22 @@ pub fn sse_kms_hops(queue_arn: &str, key_arn: &str) -> Vec<Hop> {
 
 fn is_fifo(url: &str) -> bool {
     url.ends_with(".fifo")
+}
+
+impl SqsPlugin {
+    /// Compare-and-swap, then SetQueueAttributes Policy = `text` (empty: no policy).
+    async fn set_policy_attribute(&self, ctx: &PluginCtx, resource_arn: &str, text: &str, expected: &str) -> Result<String> {
+        let current = self.fetch_policy(ctx, resource_arn).await?.expect_token(expected, "queue policy")?;
+        let url = current.extra["queue_url"].as_str().unwrap_or_default().to_string();
+        client(ctx)
+            .set_queue_attributes()
+            .queue_url(&url)
+            .attributes(QueueAttributeName::Policy, text)
+            .send()
+            .await
+            .map_err(|e| AwsFailure::from_sdk(&e).into_error("sqs:SetQueueAttributes", &current.resource_arn))?;
+        Ok(self.fetch_policy(ctx, &current.resource_arn).await?.version_token)
+    }
 }
 
 #[async_trait]
@@ -203,22 +222,22 @@ impl ServicePlugin for SqsPlugin {
     }
 
     async fn put_policy(&self, ctx: &PluginCtx, resource_arn: &str, policy: &Value, expected: &str) -> Result<String> {
-        let current = self.fetch_policy(ctx, resource_arn).await?;
-        if current.version_token != expected {
-            return Err(PluginError::Conflict(format!(
-                "the queue policy of {} changed since it was read (expected {expected}, found {}): read it again and re-plan",
-                current.resource_arn, current.version_token
-            )));
-        }
-        let url = current.extra["queue_url"].as_str().unwrap_or_default().to_string();
-        client(ctx)
-            .set_queue_attributes()
-            .queue_url(&url)
-            .attributes(QueueAttributeName::Policy, policy.to_string())
-            .send()
-            .await
-            .map_err(|e| AwsFailure::from_sdk(&e).into_error("sqs:SetQueueAttributes", &current.resource_arn))?;
-        Ok(self.fetch_policy(ctx, &current.resource_arn).await?.version_token)
+        self.put_policy_text(ctx, resource_arn, &policy.to_string(), expected).await
+    }
+
+    async fn fetch_policy_text(&self, ctx: &PluginCtx, resource_arn: &str) -> Result<Option<String>> {
+        let url = queue_url(ctx, &QueueRef::parse(resource_arn)?).await?;
+        let mut attrs = attributes(ctx, &url, &[QueueAttributeName::Policy]).await?;
+        Ok(attrs.remove(&QueueAttributeName::Policy).filter(|t| !t.trim().is_empty()))
+    }
+
+    async fn put_policy_text(&self, ctx: &PluginCtx, resource_arn: &str, text: &str, expected: &str) -> Result<String> {
+        self.set_policy_attribute(ctx, resource_arn, text, expected).await
+    }
+
+    async fn delete_policy(&self, ctx: &PluginCtx, resource_arn: &str, expected: &str) -> Result<String> {
+        // SQS removes a queue's policy when the Policy attribute is set to the empty string.
+        self.set_policy_attribute(ctx, resource_arn, "", expected).await
     }
 
     async fn replay(&self, ctx: &PluginCtx, request: &ReplayRequest, allow_write: bool) -> Result<ReplayOutcome> {
@@ -232,13 +251,19 @@ impl ServicePlugin for SqsPlugin {
             .iter()
             .any(|a| a.eq_ignore_ascii_case(name));
         if !is_read && !allow_write {
+            if action_is(&request.action, "sqs", &["SendMessage"]) {
+                return Ok(ReplayOutcome::needs_consent_to(
+                    &request.action,
+                    format!("sqs:SendMessage of one message {PROBE_BODY} to {} (consumers of the queue will receive it)", request.resource),
+                ));
+            }
             return Ok(ReplayOutcome::needs_consent(&request.action));
         }
         let url = replay_url(ctx, &QueueRef::parse(&request.resource)?).await?;
         let c = client(ctx);
         let read = ReplayMethod::AsIsRead;
         let o = if action_is(&request.action, "sqs", &["SendMessage"]) {
-            let mut q = c.send_message().queue_url(&url).message_body(r#"{"denyctl":"replay probe: safe to discard"}"#);
+            let mut q = c.send_message().queue_url(&url).message_body(PROBE_BODY);
             if is_fifo(&url) {
                 let id = format!("denyctl-{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
                 q = q.message_group_id("denyctl-replay").message_deduplication_id(id);

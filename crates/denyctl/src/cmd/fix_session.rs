@@ -83,20 +83,7 @@ fn pick_scope(p: &Plan) -> Result<Option<Scope>, CliError> {
 
 fn write_json(path: &Path, v: &impl serde::Serialize) -> Result<(), CliError> {
     let text = serde_json::to_string_pretty(v).map_err(|e| CliError::Input(format!("cannot write {}: {e}", path.display())))?;
-    write_private(path, &(text + "\n"))
-}
-
-/// Writes a session file readable by its owner only (plans and hand-offs name principals,
-/// policies and account layout).
-fn write_private(path: &Path, text: &str) -> Result<(), CliError> {
-    use std::io::Write;
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
-    o.open(path)
-        .and_then(|mut f| f.write_all(text.as_bytes()))
-        .map_err(|e| CliError::Input(format!("cannot write {}: {e}", path.display())))
+    crate::state::write_private(path, (text + "\n").as_bytes()).map_err(|e| CliError::Input(format!("cannot write {}: {e}", path.display())))
 }
 
 fn request_args(action: &str, resource: &str, principal: Option<&str>, base: &RequestArgs) -> RequestArgs {
@@ -116,15 +103,8 @@ fn request_args(action: &str, resource: &str, principal: Option<&str>, base: &Re
 pub fn run(args: &FixArgs, global: &GlobalArgs, interactive: bool) -> CmdResult {
     let quiet = global.quiet;
     let g = GlobalArgs { output: Format::Table, ..global.clone() };
-    let dir = match &args.session_dir {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(format!("denyctl-session-{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0))),
-    };
-    let mut mk = std::fs::DirBuilder::new();
-    mk.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut mk, 0o700);
-    mk.create(&dir).map_err(|e| CliError::Input(format!("cannot create the session folder {}: {e}", dir.display())))?;
+    let dir = crate::state::session_dir(args.session_dir.as_deref())?;
+    say(quiet, &format!("session files (plans, backups, hand-offs): {}", dir.display()));
 
     // The first request: what the denial (or the flags) says. Later ones: hops and re-plans.
     let first = super::live::denied(&args.request)?;
@@ -165,7 +145,7 @@ pub fn run(args: &FixArgs, global: &GlobalArgs, interactive: bool) -> CmdResult 
         if !quiet {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
-            crate::render::plan::table(&mut out, &plan).map_err(|e| CliError::Input(format!("cannot write output: {e}")))?;
+            crate::render::plan::table(&mut out, &plan).or_else(crate::output::ignore_broken_pipe)?;
         }
         if plan.status == Status::AlreadyAllowed {
             say(quiet, "   allowed now: nothing to change.");
@@ -188,7 +168,7 @@ pub fn run(args: &FixArgs, global: &GlobalArgs, interactive: bool) -> CmdResult 
         for (i, h) in plan.handoffs.iter().enumerate() {
             let path = dir.join(format!("handoff-{n}-{}.md", i + 1));
             let text = format!("To: {}\nSubject: {}\n\n{}\n", h.to, h.subject, h.body);
-            write_private(&path, &text)?;
+            crate::state::write_private(&path, text.as_bytes()).map_err(|e| CliError::Input(format!("cannot write {}: {e}", path.display())))?;
             handoff_files.push(path);
         }
         let mut applicable = plan.changes.iter().filter(|c| c.applicable).count();
@@ -271,8 +251,7 @@ pub fn run(args: &FixArgs, global: &GlobalArgs, interactive: bool) -> CmdResult 
             Ok(exit::INPUT)
         } else {
             say(quiet, "   replaying the request as the caller ...");
-            let replay = ReplayArgs { file: file.clone(), allow_write_replay: args.allow_write_replay };
-            super::replay::run(&replay, &g)
+            replay_with_consent(&file, args.allow_write_replay, interactive, &g)
         };
         let ending = match replayed {
             Ok(code) if code == exit::OK => Ending::VerifiedByReplay { plan: plan_path.clone() },
@@ -311,6 +290,25 @@ pub fn run(args: &FixArgs, global: &GlobalArgs, interactive: bool) -> CmdResult 
     summary(&rounds, &applied_plans, &dir, quiet)
 }
 
+/// Replay the request as the caller. Reads and non-mutating probes go ahead without asking; a
+/// replay that would write is asked for on a terminal, saying exactly what it writes (`--allow-write-replay`
+/// consents in scripts). Declined or not asked: not replayed (the session verifies by evaluation).
+fn replay_with_consent(file: &str, allow_write: bool, interactive: bool, g: &GlobalArgs) -> CmdResult {
+    let args = ReplayArgs { file: file.to_string(), allow_write_replay: allow_write };
+    let (mut report, mut code) = super::replay::replay(&args, g)?;
+    if let (true, "not_replayed", Some(write)) = (interactive, report.outcome, report.would_write.clone()) {
+        say(false, &format!("   the replay would write, as the caller: {write}"));
+        if prompt_consent("Send this write to prove the fix? (no: verify by re-reading the policies instead)", false)? {
+            let args = ReplayArgs { allow_write_replay: true, ..args };
+            (report, code) = super::replay::replay(&args, g)?;
+        } else {
+            report.message = Some("not replayed: the write was declined".into());
+        }
+    }
+    super::replay::print(&report, g)?;
+    Ok(code)
+}
+
 /// The IaC step of a round: patch the plan's targets in `--iac`, show the patch, ask (or --yes),
 /// write the files all or nothing, and say what to commit and run. The changes written to the IaC
 /// are taken out of the API plan (never written twice); `None` when nothing was patched.
@@ -341,7 +339,7 @@ fn iac_round(
     if !quiet {
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
-        crate::render::plan::iac(&mut out, &report, &label, crate::output::use_color()).map_err(|e| CliError::Input(format!("cannot write output: {e}")))?;
+        crate::render::plan::iac(&mut out, &report, &label, crate::output::use_color()).or_else(crate::output::ignore_broken_pipe)?;
     }
     let consent = if interactive {
         prompt_consent(&format!("Write this patch to {label}? (files only: denyctl never runs terraform or a stack update)"), false)?
@@ -369,7 +367,7 @@ fn iac_round(
 fn summary(rounds: &[Round], applied: &[PathBuf], dir: &Path, quiet: bool) -> CmdResult {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let w = |out: &mut dyn Write, s: String| writeln!(out, "{s}").map_err(|e| CliError::Input(format!("cannot write output: {e}")));
+    let w = |out: &mut dyn Write, s: String| writeln!(out, "{s}").or_else(crate::output::ignore_broken_pipe);
     if !quiet {
         w(&mut out, "\n━━ summary".into())?;
     }

@@ -1,6 +1,7 @@
 //! One module per verb: each has `run(args, global) -> CmdResult`.
 
 pub mod apply;
+pub mod writes;
 pub mod authz;
 pub mod completion;
 pub mod demo;
@@ -9,6 +10,7 @@ pub mod diagnose;
 pub mod explain;
 pub mod federation;
 pub mod live;
+pub mod mcp;
 pub mod whoami;
 pub mod fix;
 pub mod fix_session;

@@ -53,6 +53,9 @@ pub struct ReplayReport {
     /// What to run next.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
+    /// Not replayed for want of consent: exactly what `--allow-write-replay` would write.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub would_write: Option<String>,
 }
 
 /// The denial as `explain` reads AWS's message, with what the replayed request says filled in
@@ -83,6 +86,15 @@ fn shell_quote(s: &str) -> String {
 
 /// Run the verb.
 pub fn run(a: &ReplayArgs, g: &GlobalArgs) -> CmdResult {
+    let (report, code) = replay(a, g)?;
+    print(&report, g)?;
+    // Not replayed (2) and AWS errors (3) print the report too; the exit code says which.
+    Ok(code)
+}
+
+/// Replay the plan's request as the caller: the report and the exit code it maps to; prints
+/// nothing but warnings.
+pub fn replay(a: &ReplayArgs, g: &GlobalArgs) -> Result<(ReplayReport, i32), crate::error::CliError> {
     let p = read_plan(&a.file)?;
     let r = Replayed { principal: p.replay.principal.clone(), action: p.replay.action.clone(), resource: p.replay.resource.clone() };
     let profiles = live::profiles(g);
@@ -124,7 +136,24 @@ pub fn run(a: &ReplayArgs, g: &GlobalArgs) -> CmdResult {
         )),
         _ => None,
     };
-    let report = ReplayReport { outcome: word, method: outcome.method, request: r, caller, detail: outcome.detail.clone(), message, denial, warnings, next };
+    let report = ReplayReport {
+        outcome: word,
+        method: outcome.method,
+        request: r,
+        caller,
+        detail: outcome.detail.clone(),
+        message,
+        denial,
+        warnings,
+        next,
+        would_write: outcome.would_write.clone(),
+    };
+    Ok((report, code))
+}
+
+/// Print a replay report in the chosen format (the reason on stderr when not replayed or failed).
+pub fn print(report: &ReplayReport, g: &GlobalArgs) -> Result<(), crate::error::CliError> {
+    let word = report.outcome;
     match word {
         "not_replayed" => eprintln!("denyctl: {}", report.message.as_deref().unwrap_or("not replayed")),
         "error" => eprintln!("denyctl: replay failed: {}", report.message.as_deref().unwrap_or("")),
@@ -140,10 +169,11 @@ pub fn run(a: &ReplayArgs, g: &GlobalArgs) -> CmdResult {
         if let Some(n) = &report.next {
             writeln!(w, "  next     {n}")?;
         }
+        if let Some(ww) = &report.would_write {
+            writeln!(w, "  would write (with --allow-write-replay)  {ww}")?;
+        }
         Ok(())
-    })?;
-    // Not replayed (2) and AWS errors (3) print the report too; the exit code says which.
-    Ok(code)
+    })
 }
 
 #[cfg(test)]
