@@ -341,6 +341,13 @@ pub async fn collect(session: &Session, plugins: &Registry, opts: &CollectOption
         snapshot.notes.extend(notes);
         snapshot.calls = CallSummary::of(&session.stats);
     }
+    // Not one call answered (the endpoint is down or unreachable): that is a fault, not a
+    // verdict made of unknown layers.
+    let recs = session.stats.records();
+    if !recs.is_empty() && recs.iter().all(|r| r.result == crate::calls::UNAVAILABLE) {
+        let detail = snapshot.policies.unknown.first().map(|u| u.reason.clone()).unwrap_or_default();
+        return Err(RuntimeError::Network { call: recs[0].call.clone(), detail: format!("not one of {} calls answered, each retried within --timeout; {detail}", recs.len()) });
+    }
     Ok(Collected { snapshot, live_caller: live })
 }
 
