@@ -1,4 +1,5 @@
 //! Shared end-to-end test support.
+pub mod faultproxy;
 pub mod lab;
 pub mod moto;
 pub mod schema;

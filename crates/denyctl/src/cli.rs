@@ -36,6 +36,10 @@ pub struct GlobalArgs {
     /// delegated administrator); default: --profile.
     #[arg(long, global = true, value_name = "NAME")]
     pub org_profile: Option<String>,
+    /// Most time one AWS operation may take, the SDK's standard retries (with backoff) included;
+    /// each attempt gets a third of it. A layer that still cannot be read is `unknown`.
+    #[arg(long, global = true, value_name = "SECS", default_value = "60", value_parser = parse_timeout)]
+    pub timeout: f64,
     /// Print less: only the result.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
@@ -415,4 +419,9 @@ pub struct ExplainArgs {
     /// the operator's credentials; needs iam:GetRequestAuthorizationDetails).
     #[arg(long, value_name = "ID", conflicts_with_all = ["text", "file"])]
     pub authorization_id: Option<String>,
+}
+
+/// `--timeout`: seconds as a number (`0` and negative values are refused later, in one line).
+fn parse_timeout(s: &str) -> Result<f64, String> {
+    s.trim().parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| format!("{s:?} is not a number of seconds"))
 }

@@ -23,6 +23,10 @@ use clap::Parser;
 
 fn main() {
     let cli = cli::Cli::parse();
+    if !(cli.global.timeout > 0.0 && cli.global.timeout <= 86_400.0) {
+        eprintln!("denyctl: --timeout {}: give the most seconds one AWS call may take, retries included (more than 0, at most 86400; default 60)", cli.global.timeout);
+        std::process::exit(error::exit::INPUT);
+    }
     let result = match &cli.command {
         cli::Command::Simulate(a) => cmd::simulate::run(a, &cli.global),
         cli::Command::Explain(a) => cmd::explain::run(a, &cli.global),

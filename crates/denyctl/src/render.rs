@@ -249,6 +249,19 @@ pub fn hop(out: &mut dyn Write, action: &str, resource: &str, why: &str, layers:
     unknown_without_row(out, v, st, keep)
 }
 
+/// The calls AWS kept failing (their layers are `unknown`) with their attempts, and the retries
+/// made. A denied read is already said on its unknown layer's line (the JSON lists every one).
+pub fn failed_calls(out: &mut dyn Write, calls: &denyctl_runtime::snapshot::CallSummary) -> io::Result<()> {
+    for f in calls.failed.iter().filter(|f| f.result == denyctl_runtime::calls::UNAVAILABLE || f.attempts > 1) {
+        let times = if f.attempts == 1 { "attempt" } else { "attempts" };
+        writeln!(out, "  failed call  {} on {}: {} after {} {times}", f.call, f.target, f.result, f.attempts)?;
+    }
+    if calls.retries > 0 {
+        writeln!(out, "  retries      {} (the SDK's standard retry, within --timeout)", calls.retries)?;
+    }
+    Ok(())
+}
+
 /// A hidden hop that could not be collected or evaluated: not known to be allowed.
 pub fn hop_not_evaluated(out: &mut dyn Write, action: &str, resource: &str, why: &str, error: &str) -> io::Result<()> {
     let st = Style::stdout();

@@ -47,8 +47,9 @@ impl AwsFailure {
             .or_else(|| json_field(&body, "message"))
             .or_else(|| json_field(&body, "Message"))
             .unwrap_or_else(|| match status {
-                Some(s) => format!("HTTP {s}"),
-                None => display_chain(err),
+                // A 2xx that still failed (a body cut short, an answer that could not be read).
+                Some(s) if s >= 300 => format!("HTTP {s}"),
+                _ => display_chain(err),
             });
         AwsFailure { status, code, message: one_line(&message) }
     }

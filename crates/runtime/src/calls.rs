@@ -3,7 +3,7 @@
 use std::error::Error as StdError;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -23,6 +23,9 @@ pub struct CallRecord {
     pub wave: usize,
     /// `ok`, or a short failure label.
     pub result: String,
+    /// How many times it was tried: 1 + the SDK's retries (for a plugin operation, 1 + the retries
+    /// of the calls it made; a plugin in another library does not report its retries).
+    pub attempts: usize,
 }
 
 /// Counts of the calls made in a run.
@@ -30,6 +33,7 @@ pub struct CallRecord {
 pub struct CallStats {
     count: AtomicUsize,
     waves: AtomicUsize,
+    retries: AtomicUsize,
     log: Mutex<Vec<CallRecord>>,
 }
 
@@ -44,6 +48,17 @@ impl CallStats {
         self.waves.load(Ordering::Relaxed)
     }
 
+    /// How many times a request was sent again by the SDK's standard retries.
+    pub fn retries(&self) -> usize {
+        self.retries.load(Ordering::Relaxed)
+    }
+
+    /// The calls that failed because AWS kept failing (throttling, 5xx, network, timeout), with
+    /// their attempts.
+    pub fn unavailable(&self) -> Vec<CallRecord> {
+        self.records().into_iter().filter(|r| r.result == UNAVAILABLE).collect()
+    }
+
     /// Every call, in the order they finished.
     pub fn records(&self) -> Vec<CallRecord> {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
@@ -51,17 +66,47 @@ impl CallStats {
 
     /// Records work done outside [`run`]: a service plugin makes its own SDK calls, and one
     /// plugin operation (a policy fetch with its settings) is counted as one entry.
-    pub fn record_external(&self, call: &str, target: &str, wave: usize, result: &str) {
-        self.record(call, target, wave, result)
+    /// `attempts` are the HTTP requests the plugin's SDK calls sent (see [`counted`]).
+    pub fn record_external(&self, call: &str, target: &str, wave: usize, result: &str, attempts: usize) {
+        self.record(call, target, wave, result, attempts)
     }
 
-    fn record(&self, call: &str, target: &str, wave: usize, result: &str) {
+    fn record(&self, call: &str, target: &str, wave: usize, result: &str, attempts: usize) {
         self.count.fetch_add(1, Ordering::Relaxed);
         self.waves.fetch_max(wave, Ordering::Relaxed);
+        self.retries.fetch_add(attempts.saturating_sub(1), Ordering::Relaxed);
         if let Ok(mut l) = self.log.lock() {
-            l.push(CallRecord { call: call.into(), target: target.into(), wave, result: result.into() });
+            l.push(CallRecord { call: call.into(), target: target.into(), wave, result: result.into(), attempts });
         }
     }
+}
+
+/// The result label of a call that failed because AWS kept failing.
+pub const UNAVAILABLE: &str = "unavailable";
+
+tokio::task_local! {
+    static RETRIES: Arc<AtomicUsize>;
+}
+
+/// Notes one HTTP request sent (called by the HTTP connector of every client the session makes,
+/// the plugins' included): a request the SDK's retry sends again carries `amz-sdk-request:
+/// attempt=N` with N > 1.
+pub(crate) fn count_attempt(amz_sdk_request: Option<&str>) {
+    let attempt = amz_sdk_request
+        .and_then(|h| h.split(';').find_map(|kv| kv.trim().strip_prefix("attempt=")))
+        .and_then(|n| n.trim().parse::<usize>().ok())
+        .unwrap_or(1);
+    if attempt > 1 {
+        let _ = RETRIES.try_with(|a| a.fetch_add(1, Ordering::Relaxed));
+    }
+}
+
+/// Runs `fut` (one SDK call, or one plugin operation made of several) and returns its output with
+/// its attempts: 1 + the retries the SDK made inside it.
+pub async fn counted<F: Future>(fut: F) -> (F::Output, usize) {
+    let n = Arc::new(AtomicUsize::new(0));
+    let out = RETRIES.scope(n.clone(), fut).await;
+    (out, 1 + n.load(Ordering::Relaxed))
 }
 
 /// How a failed call is to be taken.
@@ -173,7 +218,7 @@ where
                     source_desc: spec.source_desc.to_string(),
                 });
             }
-            Failure::Fatal(RuntimeError::Network { call, detail: text })
+            Failure::Read(ReadError::Unavailable { call, target, attempts: 0, detail: text })
         }
         _ => {
             let raw = err.raw_response();
@@ -212,34 +257,41 @@ where
                 || code_s.contains("Throttl")
                 || code_s == "TooManyRequestsException"
                 || code_s == "RequestLimitExceeded";
-            if status >= 500 || throttled {
-                return Failure::Fatal(RuntimeError::Service { call, detail: detail.unwrap_or_default() });
+            if status >= 500 || throttled || matches!(err, SdkError::ResponseError(_)) {
+                return Failure::Read(ReadError::Unavailable { call, target, attempts: 0, detail: detail.unwrap_or_else(|| chain_text(err)) });
             }
             Failure::Read(ReadError::Failed { call, target, code, detail })
         }
     }
 }
 
-/// Run one SDK call: count it, place it in its wave, classify its failure.
+/// Run one SDK call: count it and its attempts, place it in its wave, classify its failure.
 pub async fn run<T, E, Fut>(stats: &CallStats, spec: CallSpec<'_>, fut: Fut) -> Result<T, Failure>
 where
     Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
     E: ProvideErrorMetadata + StdError + 'static,
 {
-    match fut.await {
+    let (result, attempts) = counted(fut).await;
+    match result {
         Ok(v) => {
-            stats.record(spec.call, spec.target, spec.wave, "ok");
+            stats.record(spec.call, spec.target, spec.wave, "ok", attempts);
             Ok(v)
         }
         Err(e) => {
-            let f = classify(&spec, &e);
+            let mut f = classify(&spec, &e);
+            if let Failure::Read(ReadError::Unavailable { attempts: a, .. }) = &mut f {
+                *a = attempts;
+            }
             let label = match &f {
                 Failure::Read(ReadError::Denied { .. }) => "denied",
                 Failure::Read(ReadError::NotFound { .. }) => "not found",
+                Failure::Read(ReadError::Unavailable { .. }) => UNAVAILABLE,
+                // DescribeOrganization and ListRoots say so for an account in no organization: an answer.
+                Failure::Read(e) if e.code() == Some("AWSOrganizationsNotInUseException") => "no organization",
                 Failure::Read(_) => "failed",
                 Failure::Fatal(_) => "fatal",
             };
-            stats.record(spec.call, spec.target, spec.wave, label);
+            stats.record(spec.call, spec.target, spec.wave, label, attempts);
             Err(f)
         }
     }
@@ -248,6 +300,22 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn attempts_are_one_plus_the_retried_requests_of_the_scope() {
+        let (out, attempts) = counted(async {
+            count_attempt(Some("attempt=1; max=3"));
+            count_attempt(Some("attempt=2; max=3"));
+            count_attempt(Some("attempt=3; max=3"));
+            count_attempt(None);
+            7
+        })
+        .await;
+        assert_eq!((out, attempts), (7, 3));
+        // Outside a scope nothing is counted (and nothing fails).
+        count_attempt(Some("attempt=2; max=3"));
+        assert_eq!(counted(async {}).await.1, 1);
+    }
 
     #[test]
     fn reads_xml_error_bodies() {

@@ -4,9 +4,16 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use tokio::sync::{OnceCell, Semaphore};
@@ -25,6 +32,69 @@ pub struct Profiles {
     pub org: Option<String>,
     /// `--region`.
     pub region: Option<String>,
+    /// `--timeout`: the most one AWS operation may take, the SDK's retries included
+    /// (`None`: [`DEFAULT_TIMEOUT`]).
+    pub timeout: Option<Duration>,
+}
+
+/// How long one AWS operation may take, retries included, unless `--timeout` says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Most attempts per operation (the SDK's standard retry mode: 1 + 2 retries).
+pub const MAX_ATTEMPTS: u32 = 3;
+
+/// The SDK's standard retry (exponential backoff with jitter, a retry quota, throttling and
+/// transient errors retried) and timeouts bounded by `total`: each attempt gets a third of it
+/// (so a hung connection is retried), and the backoff shrinks with small budgets.
+pub fn retry_and_timeouts(total: Duration) -> (RetryConfig, TimeoutConfig) {
+    let attempt = total / MAX_ATTEMPTS;
+    let retry = RetryConfig::standard()
+        .with_max_attempts(MAX_ATTEMPTS)
+        .with_initial_backoff(Duration::from_secs(1).min(total / 10))
+        .with_max_backoff(Duration::from_secs(20).min(attempt));
+    let timeout = TimeoutConfig::builder()
+        .operation_timeout(total)
+        .operation_attempt_timeout(attempt)
+        .connect_timeout(Duration::from_millis(3100).min(attempt))
+        .build();
+    (retry, timeout)
+}
+
+/// The SDK's default HTTPS client (hyper 1, rustls with aws-lc, proxies from the environment),
+/// with every retried request counted for the call being made ([`crate::calls::counted`]): that
+/// is how the retries of a call are known, for the runtime's clients and the plugins' alike.
+fn counting_https_client() -> SharedHttpClient {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    use aws_smithy_http_client::{tls, Builder, ConnectorBuilder};
+    let inner = Builder::new().build_with_connector_fn(|settings, components| {
+        let mut b = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc));
+        b.set_connector_settings(settings.cloned());
+        if let Some(c) = components {
+            b.set_sleep_impl(c.sleep_impl());
+        }
+        b.set_proxy_config(Some(ProxyConfig::from_env()));
+        b.build()
+    });
+    SharedHttpClient::new(Counting(inner))
+}
+
+#[derive(Debug)]
+struct Counting(SharedHttpClient);
+
+impl HttpClient for Counting {
+    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
+        SharedHttpConnector::new(CountingConnector(self.0.http_connector(settings, components)))
+    }
+}
+
+#[derive(Debug)]
+struct CountingConnector(SharedHttpConnector);
+
+impl HttpConnector for CountingConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        calls::count_attempt(request.headers().get("amz-sdk-request"));
+        self.0.call(request)
+    }
 }
 
 /// The clients of one identity.
@@ -56,8 +126,9 @@ pub fn source_desc(profile: Option<&str>) -> String {
     }
 }
 
-async fn load(profile: Option<&str>, region: Option<&str>, role: &'static str) -> Clients {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+async fn load(profile: Option<&str>, region: Option<&str>, timeout: Duration, role: &'static str) -> Clients {
+    let (retry, timeouts) = retry_and_timeouts(timeout);
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry).timeout_config(timeouts).http_client(counting_https_client());
     if let Some(p) = profile {
         // As the AWS CLI does, an explicit profile wins over credentials in the environment
         // (the default chain would look at AWS_ACCESS_KEY_ID first).
@@ -123,14 +194,15 @@ pub struct Session {
     /// Every call made.
     pub stats: CallStats,
     sem: Semaphore,
-    pub(crate) memo: crate::collect::Memos,
+    pub(crate) memo: crate::reads::Memos,
 }
 
 impl Session {
     /// Load credentials and region for each identity (nothing is called yet).
     pub async fn new(p: &Profiles) -> Session {
         let region = p.region.as_deref();
-        let operator = Arc::new(load(p.operator.as_deref(), region, "operator").await);
+        let timeout = p.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        let operator = Arc::new(load(p.operator.as_deref(), region, timeout, "operator").await);
         // The caller is the current runtime (the default chain) unless --caller-profile names one;
         // `--profile` only changes the operator who reads and changes policies.
         let caller_profile = p.caller.clone();
@@ -138,13 +210,13 @@ impl Session {
         let caller = if caller_is_operator {
             Arc::new(Clients { role: "caller", ..(*operator).clone() })
         } else {
-            Arc::new(load(caller_profile.as_deref(), region, "caller").await)
+            Arc::new(load(caller_profile.as_deref(), region, timeout, "caller").await)
         };
         let org_profile = p.org.clone().or_else(|| p.operator.clone());
         let org_reader = if org_profile == p.operator {
             operator.clone()
         } else {
-            Arc::new(load(org_profile.as_deref(), region, "organization reader").await)
+            Arc::new(load(org_profile.as_deref(), region, timeout, "organization reader").await)
         };
         Session {
             caller,
@@ -153,7 +225,7 @@ impl Session {
             caller_is_operator,
             stats: CallStats::default(),
             sem: Semaphore::new(MAX_IN_FLIGHT),
-            memo: crate::collect::Memos::default(),
+            memo: crate::reads::Memos::default(),
         }
     }
 

@@ -40,6 +40,19 @@ pub enum ReadError {
         /// AWS's error code and message.
         detail: Option<String>,
     },
+    /// AWS kept failing (throttling, HTTP 5xx, a reset connection, a timeout) after the SDK's
+    /// standard retries within `--timeout`.
+    #[error("{call} on {target} failed after {attempts} {} ({detail})", if *.attempts == 1 { "attempt" } else { "attempts" })]
+    Unavailable {
+        /// The API call.
+        call: String,
+        /// What it was reading.
+        target: String,
+        /// How many times the request was sent (1 + retries).
+        attempts: usize,
+        /// What the last attempt got.
+        detail: String,
+    },
     /// The answer could not be used (a policy document that is not JSON, ...).
     #[error("{call} on {target}: {detail}")]
     Invalid {
@@ -66,6 +79,11 @@ impl ReadError {
             ReadError::Failed { code, .. } => code.as_deref(),
             _ => None,
         }
+    }
+
+    /// Whether AWS kept failing (throttling, 5xx, network, timeout), as opposed to an answer.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, ReadError::Unavailable { .. })
     }
 
     /// This failure as an unknown layer.

@@ -16,7 +16,7 @@ use denyctl_eval::{LayerKind, UnknownLayer};
 use denyctl_plugin_api::{split_action, FetchedPolicy, Hop, PluginCtx, PluginError, ServicePlugin};
 pub use denyctl_plugin_api::Registry;
 
-use crate::collect::{PolicySource, SourcedPolicy};
+use crate::sourced::{PolicySource, SourcedPolicy};
 use crate::config::Session;
 use crate::error::RuntimeError;
 
@@ -115,8 +115,8 @@ impl Session {
             )));
         };
         let name = p.info().name;
-        let res = p.normalize_resource(&self.operator_plugin_ctx(input), input).await;
-        self.stats.record_external(&format!("normalize_resource (plugin {name})"), input, wave, if res.is_ok() { "ok" } else { "failed" });
+        let (res, attempts) = crate::calls::counted(p.normalize_resource(&self.operator_plugin_ctx(input), input)).await;
+        self.stats.record_external(&format!("normalize_resource (plugin {name})"), input, wave, if res.is_ok() { "ok" } else { "failed" }, attempts);
         match res {
             Ok(arn) if arn.starts_with("arn:") => Ok(arn),
             Ok(other) => Err(RuntimeError::UnresolvedResource(format!("the {name} plugin turned {input:?} into {other:?}, which is not an ARN"))),
@@ -129,19 +129,25 @@ impl Session {
         let info = plugin.info();
         let service = split_action(action).map(|(s, _)| s).unwrap_or_default();
         let reader = resource_policy_reader(&service).map(str::to_string).unwrap_or_else(|| format!("plugin {}: fetch_policy", info.name));
-        let fetched = plugin.fetch_policy(&self.operator_plugin_ctx(resource), resource).await;
+        let (fetched, attempts) = crate::calls::counted(plugin.fetch_policy(&self.operator_plugin_ctx(resource), resource)).await;
         let label = match &fetched {
             Ok(_) => "ok",
             Err(PluginError::Denied(_)) => "denied",
             Err(PluginError::NotFound(_)) => "not found",
+            // Throttling, 5xx, a reset or a timeout that outlasted the retries.
+            Err(PluginError::Aws(_)) => crate::calls::UNAVAILABLE,
             Err(_) => "failed",
         };
-        self.stats.record_external(&format!("{reader} (plugin {})", info.name), resource, wave, label);
+        self.stats.record_external(&format!("{reader} (plugin {})", info.name), resource, wave, label, attempts);
         let mut out = ResourceRead::default();
         let f: FetchedPolicy = match fetched {
             Ok(f) => f,
             Err(e) => {
-                out.unknown.push(UnknownLayer { layer: LayerKind::Resource, reason: unknown_reason(&e, &info.name, &service, resource) });
+                let mut reason = unknown_reason(&e, &info.name, &service, resource);
+                if attempts > 1 {
+                    reason.push_str(&format!(" (after {attempts} attempts)"));
+                }
+                out.unknown.push(UnknownLayer { layer: LayerKind::Resource, reason });
                 out.notes.push(format!("the hidden hops of {action} on {resource} (e.g. its KMS key) are not known: its settings could not be read"));
                 return out;
             }

@@ -6,7 +6,7 @@ use denyctl_eval::{Layers, Request, UnknownLayer};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-use crate::collect::SourcedPolicy;
+use crate::sourced::SourcedPolicy;
 use crate::whoami::{Identity, OrgSummary};
 
 /// The format tag of this version.
@@ -69,13 +69,51 @@ pub struct SnapshotPolicies {
     pub unknown: Vec<UnknownLayer>,
 }
 
-/// How many calls a collection made.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// How many calls a collection made, how often the SDK retried, and which calls failed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallSummary {
     /// AWS calls.
     pub count: usize,
     /// Sequential waves.
     pub waves: usize,
+    /// Requests sent again by the SDK's standard retries (throttling, 5xx, resets, timeouts).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retries: usize,
+    /// The calls that failed (denied, throttled, timed out, ...), each with its attempts: the
+    /// layer each one read is `unknown`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<FailedCall>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// A call that failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedCall {
+    /// `iam:GetRole`.
+    pub call: String,
+    /// What it read.
+    pub target: String,
+    /// `unavailable` (AWS kept failing), `denied`, `failed`, ...
+    pub result: String,
+    /// How many times it was sent (1 + retries).
+    pub attempts: usize,
+}
+
+impl CallSummary {
+    /// The summary of a run's calls so far.
+    pub fn of(stats: &crate::CallStats) -> CallSummary {
+        let mut failed: Vec<FailedCall> = stats
+            .records()
+            .into_iter()
+            .filter(|r| !matches!(r.result.as_str(), "ok" | "not found" | "no organization"))
+            .map(|r| FailedCall { call: r.call, target: r.target, result: r.result, attempts: r.attempts })
+            .collect();
+        failed.sort_by(|a, b| (&a.call, &a.target).cmp(&(&b.call, &b.target)));
+        CallSummary { count: stats.count(), waves: stats.waves(), retries: stats.retries(), failed }
+    }
 }
 
 /// A snapshot.

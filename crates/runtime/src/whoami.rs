@@ -91,6 +91,7 @@ fn note(f: Failure, what: &str, out: &mut Vec<String>) -> Result<(), RuntimeErro
 pub async fn whoami_at(session: &Session, wave: usize) -> Result<Identity, RuntimeError> {
     let id = session.identity_of(&session.caller, wave).await.map_err(|f| match f {
         Failure::Fatal(e) => e,
+        Failure::Read(e) if e.is_unavailable() => RuntimeError::Service { call: "sts:GetCallerIdentity".into(), detail: e.to_string() },
         Failure::Read(e) => RuntimeError::Credentials {
             role: "caller".into(),
             source_desc: session.caller.source_desc.clone(),

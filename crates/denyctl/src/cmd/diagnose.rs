@@ -293,7 +293,7 @@ pub fn run(a: &DiagnoseArgs, g: &GlobalArgs) -> CmdResult {
             drop(progress);
             live::report_calls(g, &session.stats);
             let mut c = res.map_err(live::cli_error)?;
-            c.snapshot.calls = CallSummary { count: session.stats.count(), waves: session.stats.waves() };
+            c.snapshot.calls = CallSummary::of(&session.stats);
             c.snapshot.notes.extend(decode_note.take());
             match record {
                 Some(Ok(rec)) => c.snapshot.authorization = Some(rec),
@@ -339,7 +339,7 @@ pub fn run(a: &DiagnoseArgs, g: &GlobalArgs) -> CmdResult {
         source,
         warnings: warnings.clone(),
         notes: &snap.notes,
-        calls: snap.calls,
+        calls: snap.calls.clone(),
         aws_record,
         hops: hops
             .iter()
@@ -370,6 +370,7 @@ pub fn run(a: &DiagnoseArgs, g: &GlobalArgs) -> CmdResult {
         for n in &snap.notes {
             writeln!(w, "  note: {n}")?;
         }
+        crate::render::failed_calls(w, &snap.calls)?;
         for c in out.failing_conditions.iter().flatten() {
             writeln!(w, "  failing {} {} (trust statement {})", c.key, c.operator, c.statement)?;
             writeln!(w, "      policy allows  {}", c.policy_values.join(" | "))?;

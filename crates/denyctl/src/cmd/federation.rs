@@ -241,7 +241,7 @@ pub fn read_live(g: &GlobalArgs, i: &Inputs) -> Result<LiveRead, CliError> {
     drop(progress);
     live::report_calls(g, &session.stats);
     let trust = trust.map_err(|e| CliError::Aws(format!("{e} (reading the trust policy needs iam:GetRole, as the operator: --profile)")))?;
-    let calls = denyctl_runtime::snapshot::CallSummary { count: session.stats.count(), waves: session.stats.waves() };
+    let calls = denyctl_runtime::snapshot::CallSummary::of(&session.stats);
     Ok(LiveRead { trust, provider, calls })
 }
 

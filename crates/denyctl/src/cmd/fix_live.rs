@@ -3,7 +3,7 @@
 //! evaluate, and plan. The plan file carries the tokens for `apply`'s compare-and-swap.
 
 use denyctl_eval::{evaluate, Layers, Request};
-use denyctl_remedy::{plan as make_plan, Options, Plan};
+use denyctl_remedy::{plan as make_plan, Options, Plan, Status};
 use denyctl_runtime::apply::plan_inputs;
 use denyctl_runtime::Session;
 
@@ -82,6 +82,7 @@ pub fn plan_full(request: &RequestArgs, g: &GlobalArgs, mut opts: Options) -> Re
     for u in &snap.policies.unknown {
         p.notes.push(format!("{} layer unknown: {}", u.layer.as_str(), u.reason));
     }
+    incomplete_reads(&mut p, &session.stats.unavailable());
     let hops = snap
         .hops
         .iter()
@@ -89,6 +90,20 @@ pub fn plan_full(request: &RequestArgs, g: &GlobalArgs, mut opts: Options) -> Re
         .map(|h| NextHop { action: h.action.clone(), resource: h.resource.clone(), why: h.why.clone() })
         .collect();
     Ok((p, hops, req, layers))
+}
+
+/// Reads that AWS kept failing (throttling, 5xx, resets, timeouts) leave the layers incomplete:
+/// a plan made from them is not applicable (nor is "already allowed" claimed); run `fix` again.
+fn incomplete_reads(p: &mut Plan, failed: &[denyctl_runtime::CallRecord]) {
+    if failed.is_empty() || !matches!(p.status, Status::Ready | Status::AlreadyAllowed | Status::NeedsHandoff) {
+        return;
+    }
+    let calls: Vec<String> = failed.iter().map(|c| format!("{} on {} ({} attempts)", c.call, c.target, c.attempts)).collect();
+    p.status = Status::Unresolved;
+    p.status_reason = Some(format!(
+        "AWS kept failing while the layers were read ({}): the plan would be made from incomplete layers; run `denyctl fix` again",
+        calls.join(", ")
+    ));
 }
 
 /// When AWS's own record of the denial disagrees with denyctl's verdict, the plan follows AWS:

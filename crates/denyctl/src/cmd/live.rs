@@ -13,7 +13,13 @@ const MAX_DENIAL_BYTES: u64 = 8 * 1024 * 1024;
 
 /// Profiles of the three identities, from the global flags.
 pub fn profiles(g: &GlobalArgs) -> Profiles {
-    Profiles { operator: g.profile.clone(), caller: g.caller_profile.clone(), org: g.org_profile.clone(), region: g.region.clone() }
+    Profiles {
+        operator: g.profile.clone(),
+        caller: g.caller_profile.clone(),
+        org: g.org_profile.clone(),
+        region: g.region.clone(),
+        timeout: Some(std::time::Duration::from_secs_f64(g.timeout)),
+    }
 }
 
 /// The service plugins: the four built-in ones, then the libraries on the plugin path. With
@@ -80,10 +86,15 @@ pub fn report_calls(g: &GlobalArgs, stats: &CallStats) {
         let mut recs = stats.records();
         recs.sort_by_key(|r| r.wave);
         for r in recs {
-            eprintln!("denyctl: wave {} {} {} -> {}", r.wave, r.call, r.target, r.result);
+            let tries = if r.attempts > 1 { format!(" ({} attempts)", r.attempts) } else { String::new() };
+            eprintln!("denyctl: wave {} {} {} -> {}{tries}", r.wave, r.call, r.target, r.result);
         }
     }
-    eprintln!("denyctl: {} AWS calls in {} sequential waves", stats.count(), stats.waves());
+    let retries = match stats.retries() {
+        0 => String::new(),
+        n => format!(", {n} retried"),
+    };
+    eprintln!("denyctl: {} AWS calls in {} sequential waves{retries}", stats.count(), stats.waves());
 }
 
 /// The denied request as far as the input says.
