@@ -2,7 +2,7 @@
 """Regenerates docs/schema/*.json from recorded real outputs and the Rust output types.
 
     DENYCTL_SCHEMA_RECORD=/tmp/samples ./scripts/test.sh     # every -o json a test produces, by kind
-    scripts/schema-infer.py /tmp/samples                     # rewrites docs/schema/*.json
+    scripts/schema-infer.py /tmp/samples [KIND...]           # rewrites docs/schema/*.json (or only KIND.json)
     git diff docs/schema                                      # review: a shape change is a new version
 
 How a schema is made (docs/schema/README.md): the fields and types the samples show; for each
@@ -175,6 +175,7 @@ KINDS = {
     "rollback": ("denyctl rollback -o json", "What rollback restored, per change."),
     "simulate": ("denyctl simulate -o json", "A verdict for one scenario; each line of simulate --batch is one, or {schema_version, line, error}."),
     "plugin-list": ("denyctl plugin list -o json", "The service plugins, built in and loaded from the plugin path, and the libraries skipped."),
+    "triage": ("denyctl triage -o json", "The queue: one object per group of denials (most events first), with its verdict when --snapshot or --live gave one."),
 }
 
 
@@ -199,7 +200,10 @@ def refine(kind, d):
 
 def main():
     samples = sys.argv[1]
+    only = set(sys.argv[2:])  # regenerate only these kinds (default: all)
     for kind, (title, description) in KINDS.items():
+        if only and kind not in only:
+            continue
         root = Node()
         arrays = False
         with open(f"{samples}/{kind}.jsonl") as f:

@@ -1,7 +1,7 @@
 //! The versioned JSON contract (docs/schema/): each schema is a valid, self-contained JSON Schema
 //! with its `$id` and `schema_version`, and the real outputs of the offline verbs over the test
 //! corpora (every scenario through `simulate` and `fix --dry-run`, every collected denial through
-//! `explain`, `plugin list`) validate against them. The live verbs' outputs are validated by the
+//! `explain`, `plugin list`) validate against them; `triage` is validated in tests/triage*.rs. The live verbs' outputs are validated by the
 //! end-to-end tests' harnesses (tests/common/schema.rs) against moto.
 
 mod common;
@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value as Json;
 
-const KINDS: &[&str] = &["explain", "whoami", "diagnose", "snapshot", "plan", "apply", "replay", "rollback", "simulate", "plugin-list"];
+const KINDS: &[&str] = &["explain", "whoami", "diagnose", "snapshot", "plan", "apply", "replay", "rollback", "simulate", "plugin-list", "triage"];
 
 fn denyctl(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
     use std::io::Write;

@@ -2,6 +2,7 @@
 //! with planted groups; triage must find exactly those groups with equal counts, from folders and
 //! files; bad sources are skipped and named; the outputs (json, csv, html) agree.
 
+mod common;
 #[path = "common/corpus.rs"]
 mod corpus;
 
@@ -14,7 +15,9 @@ use assert_cmd::Command;
 use serde_json::Value;
 
 fn denyctl(args: &[&str]) -> Output {
-    Command::cargo_bin("denyctl").unwrap().args(args).env("NO_COLOR", "1").output().unwrap()
+    let out = Command::cargo_bin("denyctl").unwrap().args(args).env("NO_COLOR", "1").output().unwrap();
+    common::schema::check_output(args, &String::from_utf8_lossy(&out.stdout));
+    out
 }
 
 type Key = (String, String, String, Option<String>, String, Option<String>, Option<String>);

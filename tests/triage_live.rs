@@ -3,6 +3,7 @@
 //! --since/--until, keys outside the range never read), giving the same groups as the local files;
 //! and `--live --top N` deciding groups as `diagnose` does.
 
+mod common;
 #[path = "common/corpus.rs"]
 mod corpus;
 #[path = "common/moto.rs"]
@@ -17,7 +18,7 @@ use serde_json::Value;
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn denyctl(m: &moto::Moto, home: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_denyctl"))
+    let out = Command::new(env!("CARGO_BIN_EXE_denyctl"))
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", home)
@@ -31,7 +32,9 @@ fn denyctl(m: &moto::Moto, home: &std::path::Path, args: &[&str]) -> Output {
         .env("NO_COLOR", "1")
         .args(args)
         .output()
-        .unwrap()
+        .unwrap();
+    common::schema::check_output(args, &String::from_utf8_lossy(&out.stdout));
+    out
 }
 
 type Key = (String, String, String, Option<String>, String, u64);

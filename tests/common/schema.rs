@@ -22,6 +22,7 @@ const KINDS: &[(&str, &str)] = &[
     ("rollback", "rollback"),
     ("simulate", "simulate"),
     ("plugin", "plugin-list"),
+    ("triage", "triage"),
 ];
 
 fn validators() -> &'static Mutex<HashMap<String, jsonschema::Validator>> {
