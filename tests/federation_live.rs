@@ -119,7 +119,9 @@ impl World {
             cmd.env(k, v);
         }
         let out = cmd.output().expect("run denyctl");
-        Run { code: out.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&out.stdout).into_owned(), stderr: String::from_utf8_lossy(&out.stderr).into_owned() }
+        let r = Run { code: out.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&out.stdout).into_owned(), stderr: String::from_utf8_lossy(&out.stderr).into_owned() };
+        common::schema::check_output(args, &r.stdout);
+        r
     }
 }
 

@@ -51,7 +51,9 @@ fn denyctl(dir: &Path, moto: &Moto, args: &[&str]) -> Run {
         .stdin(Stdio::null())
         .output()
         .expect("run denyctl");
-    Run { code: out.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: String::from_utf8_lossy(&out.stderr).into() }
+    let r = Run { code: out.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: String::from_utf8_lossy(&out.stderr).into() };
+    common::schema::check_output(args, &r.stdout);
+    r
 }
 
 

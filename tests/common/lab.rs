@@ -271,12 +271,14 @@ impl Lab {
         }
         let started = std::time::Instant::now();
         let out = cmd.output().expect("run denyctl");
-        Run {
+        let r = Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
             wall: started.elapsed(),
-        }
+        };
+        super::schema::check_output(args, &r.stdout);
+        r
     }
 
     /// A path in the lab's scratch folder.

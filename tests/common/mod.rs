@@ -1,6 +1,7 @@
 //! Shared end-to-end test support.
 pub mod lab;
 pub mod moto;
+pub mod schema;
 
 use std::path::{Path, PathBuf};
 

@@ -88,6 +88,11 @@ impl Moto {
         }
     }
 
+    /// The server's process id (a test that stops the server mid-call kills it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Forgets every resource (POST /moto-api/reset) and stops enforcing IAM.
     pub fn reset(&self) {
         let (status, body) = http(self.port, "POST", "/moto-api/reset", &[], "").expect("moto reset");

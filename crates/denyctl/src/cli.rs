@@ -86,6 +86,30 @@ pub enum Command {
     /// Service plugins: the four built in, and shared libraries on the plugin path.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Serve denyctl to AI assistants and agents over the Model Context Protocol (stdio, or HTTP on loopback).
+    #[command(after_help = "Examples:\n  denyctl mcp                                  # stdio, as an assistant starts it (read-only tools)\n  denyctl --profile admin mcp --allow-apply    # apply_plan and rollback_plan may write\n  denyctl mcp --http 127.0.0.1:8765            # streamable HTTP on http://127.0.0.1:8765/mcp\n\nThe identities (--profile, --caller-profile, --org-profile, --region) are fixed when the server starts;\na tool call cannot change them. Tools, safety rules and examples: docs/mcp.md.")]
+    Mcp(McpArgs),
+}
+
+/// `denyctl mcp`.
+#[derive(Args, Debug)]
+pub struct McpArgs {
+    /// Serve the streamable HTTP transport on ADDR (e.g. 127.0.0.1:8765; port 0 picks a free one) instead of stdio.
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
+    /// Allow --http on a non-loopback address (the server has no authentication of its own).
+    #[arg(long, requires = "http")]
+    pub listen_any: bool,
+    /// Let apply_plan and rollback_plan write (a plan this server made, with its checks, compare-and-swap
+    /// and backup). Without it they answer with the command a person can run.
+    #[arg(long)]
+    pub allow_apply: bool,
+    /// Let replay send a mutating request (s3:PutObject, sqs:SendMessage, ...) for real when the agent asks.
+    #[arg(long)]
+    pub allow_write_replay: bool,
+    /// Where this run keeps its plans, backups and snapshots (default: $XDG_STATE_HOME/denyctl/mcp-RUN, owner-only).
+    #[arg(long, value_name = "DIR")]
+    pub session_dir: Option<String>,
 }
 
 /// `denyctl demo`.

@@ -6,11 +6,25 @@ use std::io::Read;
 /// Largest input file accepted (scenario batches of 20,000 cases are about 80 MB).
 pub const MAX_INPUT_BYTES: u64 = 512 * 1024 * 1024;
 
+/// Stdin, read once: a verb that looks at its input twice (the request, then the options made
+/// from it) sees the same text both times.
+static STDIN: std::sync::OnceLock<Result<Vec<u8>, String>> = std::sync::OnceLock::new();
+
 /// Read a whole file (or stdin for `-`) as bytes, refusing anything above `limit`.
 pub fn read_bytes(path: &str, limit: u64) -> Result<Vec<u8>, CliError> {
     let mut buf = Vec::new();
     let res = if path == "-" {
-        std::io::stdin().lock().take(limit + 1).read_to_end(&mut buf)
+        let all = STDIN.get_or_init(|| {
+            let mut b = Vec::new();
+            std::io::stdin().lock().take(MAX_INPUT_BYTES + 1).read_to_end(&mut b).map(|_| b).map_err(|e| e.to_string())
+        });
+        match all {
+            Ok(b) => {
+                buf.extend_from_slice(&b[..b.len().min(limit as usize + 1)]);
+                Ok(buf.len())
+            }
+            Err(e) => Err(std::io::Error::other(e.clone())),
+        }
     } else {
         let f = std::fs::File::open(path).map_err(|e| CliError::input(path, e))?;
         if let Ok(meta) = f.metadata() {

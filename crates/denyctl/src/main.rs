@@ -37,6 +37,7 @@ fn main() {
         cli::Command::Rollback(a) => cmd::rollback::run(a, &cli.global),
         cli::Command::Replay(a) => cmd::replay::run(a, &cli.global),
         cli::Command::Plugin(cli::PluginCommand::List) => cmd::plugin::list(&cli.global),
+        cli::Command::Mcp(a) => cmd::mcp::run(a, &cli.global),
     };
     let code = match result {
         Ok(code) => code,

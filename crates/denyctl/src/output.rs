@@ -20,6 +20,26 @@ pub enum Format {
     Diff,
 }
 
+/// The version of every `-o json`/`-o yaml` shape (docs/schema/*.json). A change to any shape
+/// changes its schema file and this number; tests validate real outputs against the schemas.
+pub const SCHEMA_VERSION: &str = "1";
+
+/// `value` as JSON with `"schema_version"` first in every top-level object (in each element when
+/// the top level is an array: `explain` of a CloudTrail file with several events).
+pub fn versioned<T: Serialize>(value: &T) -> Result<serde_json::Value, serde_json::Error> {
+    let mut v = serde_json::to_value(value)?;
+    match &mut v {
+        serde_json::Value::Object(m) => stamp(m),
+        serde_json::Value::Array(items) => items.iter_mut().filter_map(|i| i.as_object_mut()).for_each(stamp),
+        _ => {}
+    }
+    Ok(v)
+}
+
+fn stamp(m: &mut serde_json::Map<String, serde_json::Value>) {
+    m.shift_insert(0, "schema_version".into(), serde_json::Value::String(SCHEMA_VERSION.into()));
+}
+
 /// Write a value as JSON or YAML; for `Table` the caller's `table` closure renders it.
 pub fn emit<T: Serialize>(
     format: Format,
@@ -29,10 +49,12 @@ pub fn emit<T: Serialize>(
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let res = match format {
-        Format::Json => serde_json::to_writer_pretty(&mut out, value)
+        Format::Json => versioned(value)
+            .and_then(|v| serde_json::to_writer_pretty(&mut out, &v))
             .map_err(std::io::Error::other)
             .and_then(|_| writeln!(out)),
-        Format::Yaml => serde_yaml::to_string(value)
+        Format::Yaml => versioned(value)
+            .and_then(|v| serde_yaml::to_string(&v).map_err(serde::ser::Error::custom))
             .map_err(std::io::Error::other)
             .and_then(|s| out.write_all(s.as_bytes())),
         Format::Table => table(&mut out),

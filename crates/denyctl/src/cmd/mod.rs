@@ -9,6 +9,7 @@ pub mod diagnose;
 pub mod explain;
 pub mod federation;
 pub mod live;
+pub mod mcp;
 pub mod whoami;
 pub mod fix;
 pub mod fix_session;

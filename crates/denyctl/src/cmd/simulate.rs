@@ -17,6 +17,9 @@ const MAX_SCENARIO_BYTES: u64 = 64 * 1024 * 1024;
 /// The JSON shape of one simulated scenario.
 #[derive(Serialize)]
 pub struct SimulateOutput<'a> {
+    /// The JSON contract's version (docs/schema/simulate.json); set for batch lines, `emit` adds it otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema_version: Option<&'static str>,
     /// The scenario's name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<&'a str>,
@@ -40,7 +43,7 @@ fn one(path: &str, global: &GlobalArgs) -> CmdResult {
     let text = read_text(path, MAX_SCENARIO_BYTES)?;
     let sc = Scenario::parse_str(&text).map_err(|e| CliError::input(path, e))?;
     let v = evaluate(&sc.request, &sc.layers);
-    let out = SimulateOutput { name: sc.name.as_deref(), verdict: &v };
+    let out = SimulateOutput { schema_version: None, name: sc.name.as_deref(), verdict: &v };
     output::emit(global.output, &out, |w| crate::render::verdict(w, sc.name.as_deref(), &sc.request, &sc.layers, &v))?;
     Ok(exit::OK)
 }
@@ -70,11 +73,15 @@ fn batch(path: &str) -> CmdResult {
                     part.iter()
                         .map(|(n, l)| match line_result(l) {
                             Ok((name, v)) => {
-                                let out = SimulateOutput { name: name.as_deref(), verdict: &v };
+                                let out = SimulateOutput {
+                                    schema_version: Some(output::SCHEMA_VERSION),
+                                    name: name.as_deref(),
+                                    verdict: &v,
+                                };
                                 (serde_json::to_vec(&out).unwrap_or_default(), true)
                             }
                             Err(e) => {
-                                let obj = serde_json::json!({"line": n, "error": format!("{path}:{n}: {e}")});
+                                let obj = serde_json::json!({"schema_version": output::SCHEMA_VERSION, "line": n, "error": format!("{path}:{n}: {e}")});
                                 (serde_json::to_vec(&obj).unwrap_or_default(), false)
                             }
                         })
