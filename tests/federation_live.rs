@@ -177,6 +177,17 @@ fn github_branch_denied_then_fixed_with_the_exact_sub() {
     assert!(!after.to_string().contains("octo-org/*"));
     std::fs::write(w.dir.path().join("plan.json"), &r.stdout).unwrap();
 
+    // The same plan with the subject widened to the whole organization after it was made: apply
+    // recomputes the exact trust change for the claims and refuses it, nothing written.
+    let trust_before = w.trust_of("deploy");
+    let mut tampered = plan.clone();
+    tampered["changes"][0]["after"]["Statement"][0]["Condition"]["StringLike"][format!("{GH}:sub")] = json!("repo:octo-org/*");
+    std::fs::write(w.dir.path().join("tampered.json"), tampered.to_string()).unwrap();
+    let r = w.denyctl(&[], &["apply", "-f", "tampered.json", "--yes"]);
+    assert_eq!(r.code, 2, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("c1 (trust policy of role deploy)") && r.stderr.contains("not the exact trust change"), "{}", r.stderr);
+    assert_eq!(w.trust_of("deploy"), trust_before, "nothing written");
+
     // apply writes it to moto.
     let r = w.denyctl(&[], &["apply", "-f", "plan.json", "--yes", "-o", "json"]);
     assert_eq!(r.code, 0, "stdout: {}\nstderr: {}", r.stdout, r.stderr);

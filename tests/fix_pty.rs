@@ -308,7 +308,9 @@ fn session_files_go_to_the_state_directory_owner_only_never_the_current_one() {
     assert_eq!(std::fs::read_dir(&cwd).unwrap().count(), 0, "nothing is written into the current directory");
     let base = state.join("denyctl");
     assert_eq!(mode(&base), 0o700);
-    let sessions: Vec<std::path::PathBuf> = std::fs::read_dir(&base).unwrap().flatten().map(|e| e.path()).collect();
+    // (apply's per-target locks live beside the sessions, in `locks/`.)
+    let sessions: Vec<std::path::PathBuf> =
+        std::fs::read_dir(&base).unwrap().flatten().map(|e| e.path()).filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("session-"))).collect();
     assert_eq!(sessions.len(), 1, "{sessions:?}");
     let session = &sessions[0];
     assert_eq!(mode(session), 0o700);

@@ -8,191 +8,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::Credentials;
-use common::moto::{Moto, ACCOUNT};
+use common::moto::ACCOUNT;
+use common::world::{allow, near_quota_base, World};
 use serde_json::{json, Value as Json};
-
-/// One moto world at a time: the tests share two cores.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-struct Keys {
-    id: String,
-    secret: String,
-}
-
-/// A small world: an operator (`admin`, allowed everything), callers with access keys, a bucket
-/// with an object, a role `app`; IAM enforced from then on.
-struct World {
-    moto: Moto,
-    dir: tempfile::TempDir,
-    admin: SdkConfig,
-    rt: tokio::runtime::Runtime,
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Json {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
-    }
-}
-
-async fn sdk(endpoint: &str, id: &str, secret: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(id, secret, None, None, "test"))
-        .load()
-        .await
-}
-
-fn allow(actions: &[&str], resource: Json) -> String {
-    json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": resource}]}).to_string()
-}
-
-use common::iam_document as decode;
-
-impl World {
-    fn new(callers: &[(&str, String)]) -> (std::sync::MutexGuard<'static, ()>, World) {
-        let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let moto = Moto::start();
-        moto.reset();
-        let dir = tempfile::tempdir().unwrap();
-        let ep = moto.endpoint.clone();
-        let admin = rt.block_on(async {
-            let seed = sdk(&ep, "AKIAIOSFODNN7EXAMPLE", "seed").await;
-            let iam = aws_sdk_iam::Client::new(&seed);
-            let mut profiles: Vec<(String, Keys)> = Vec::new();
-            let mut users: Vec<(&str, String)> = vec![("admin", allow(&["*"], json!("*")))];
-            users.extend(callers.iter().map(|(n, p)| (*n, p.clone())));
-            for (name, policy) in users {
-                iam.create_user().user_name(name).send().await.expect("create user");
-                iam.put_user_policy().user_name(name).policy_name("base").policy_document(policy).send().await.expect("base policy");
-                let k = iam.create_access_key().user_name(name).send().await.expect("access key");
-                let k = k.access_key().unwrap();
-                profiles.push((name.to_string(), Keys { id: k.access_key_id().into(), secret: k.secret_access_key().into() }));
-            }
-            iam.create_role()
-                .role_name("app")
-                .assume_role_policy_document(json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:root")}, "Action": "sts:AssumeRole"}]}).to_string())
-                .send()
-                .await
-                .expect("create role");
-            let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&seed).force_path_style(true).build());
-            s3.create_bucket().bucket("reports").send().await.expect("bucket");
-            s3.put_object().bucket("reports").key("q1.csv").body(b"a,b\n".to_vec().into()).send().await.expect("object");
-            let mut creds = String::new();
-            let mut config = String::new();
-            for (name, k) in &profiles {
-                creds.push_str(&format!("[{name}]\naws_access_key_id = {}\naws_secret_access_key = {}\n", k.id, k.secret));
-                config.push_str(&format!("[profile {name}]\nregion = us-east-1\n"));
-            }
-            std::fs::write(dir.path().join("credentials"), creds).unwrap();
-            std::fs::write(dir.path().join("config"), config).unwrap();
-            let a = &profiles[0].1;
-            sdk(&ep, &a.id, &a.secret).await
-        });
-        moto.set_auth(true);
-        (guard, World { moto, dir, admin, rt })
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// denyctl with only the world's profile files and the moto endpoint; no terminal.
-    fn denyctl(&self, args: &[&str]) -> Run {
-        let out = Command::new(env!("CARGO_BIN_EXE_denyctl"))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", self.dir.path())
-            .env("AWS_CONFIG_FILE", self.path("config"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", self.path("credentials"))
-            .env("AWS_ENDPOINT_URL", &self.moto.endpoint)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("NO_COLOR", "1")
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run denyctl");
-        let r = Run { code: out.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: String::from_utf8_lossy(&out.stderr).into() };
-        common::schema::check_output(args, &r.stdout);
-        r
-    }
-
-    /// `denyctl fix --dry-run ... -o json`, saved as `name`.
-    fn plan(&self, caller: &str, name: &str, request: &[&str]) -> (PathBuf, Json) {
-        let mut args = vec!["fix", "--dry-run", "-o", "json", "--profile", "admin", "--caller-profile", caller];
-        args.extend_from_slice(request);
-        let r = self.denyctl(&args);
-        assert_eq!(r.code, 0, "fix: {}", r.stderr);
-        let p = self.path(name);
-        std::fs::write(&p, &r.stdout).unwrap();
-        (p, r.json())
-    }
-
-    fn verb(&self, verb: &str, caller: &str, plan: &Path, extra: &[&str]) -> Run {
-        let plan = plan.to_str().unwrap();
-        let mut args = vec![verb, "-f", plan, "-o", "json", "--profile", "admin", "--caller-profile", caller];
-        args.extend_from_slice(extra);
-        self.denyctl(&args)
-    }
-
-    fn iam(&self) -> aws_sdk_iam::Client {
-        aws_sdk_iam::Client::new(&self.admin)
-    }
-
-    fn user_policies(&self, user: &str) -> Vec<String> {
-        self.rt.block_on(async { self.iam().list_user_policies().user_name(user).send().await.unwrap().policy_names().to_vec() })
-    }
-
-    /// The inline policy's text as stored (decoded), or None.
-    fn user_policy(&self, user: &str, name: &str) -> Option<String> {
-        self.rt.block_on(async {
-            self.iam().get_user_policy().user_name(user).policy_name(name).send().await.ok().map(|o| decode(o.policy_document()))
-        })
-    }
-
-    fn put_user_policy(&self, user: &str, name: &str, text: &str) {
-        self.rt.block_on(async { self.iam().put_user_policy().user_name(user).policy_name(name).policy_document(text).send().await.unwrap() });
-    }
-
-    /// (version id, is default) of a managed policy, sorted by number.
-    fn versions(&self, arn: &str) -> Vec<(String, bool)> {
-        let mut v: Vec<(String, bool)> = self.rt.block_on(async {
-            self.iam()
-                .list_policy_versions()
-                .policy_arn(arn)
-                .send()
-                .await
-                .unwrap()
-                .versions()
-                .iter()
-                .map(|v| (v.version_id().unwrap().to_string(), v.is_default_version()))
-                .collect()
-        });
-        v.sort_by_key(|(id, _)| id.trim_start_matches('v').parse::<u32>().unwrap());
-        v
-    }
-
-    fn version_doc(&self, arn: &str, id: &str) -> Json {
-        self.rt.block_on(async {
-            let o = self.iam().get_policy_version().policy_arn(arn).version_id(id).send().await.unwrap();
-            serde_json::from_str(&decode(o.policy_version().unwrap().document().unwrap())).unwrap()
-        })
-    }
-}
 
 fn caller_base() -> String {
     // moto checks sts:GetCallerIdentity against identity policies (AWS does not).
@@ -331,12 +152,7 @@ fn a_changed_policy_aborts_apply_and_rollback_restores_the_text_byte_for_byte() 
 fn a_managed_policy_at_five_versions_keeps_its_default() {
     // carol's inline policies are near the 2,048-character quota of a user: the grant goes into
     // denyctl's customer managed policy, which already has five versions.
-    let filler: Vec<String> = (0..64).map(|i| format!("arn:aws:s3:::filler-bucket-{i:03}/*")).collect();
-    let base = json!({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"},
-        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": filler}]})
-    .to_string();
-    let (_g, w) = World::new(&[("carol", base)]);
+    let (_g, w) = World::new(&[("carol", near_quota_base())]);
     let role = format!("arn:aws:iam::{ACCOUNT}:role/app");
     let request = ["--action", "iam:GetRole", "--resource", role.as_str()];
     let (_, p1) = w.plan("carol", "first.json", &request);
@@ -348,14 +164,7 @@ fn a_managed_policy_at_five_versions_keeps_its_default() {
 
     // The policy exists with five versions, v3 the default; attached to carol.
     let doc = |a: &str| allow(&[a], json!("*"));
-    w.rt.block_on(async {
-        let iam = w.iam();
-        iam.create_policy().policy_name(&name).policy_document(doc("iam:ListRoles")).send().await.unwrap();
-        for (i, a) in ["iam:ListUsers", "iam:ListGroups", "iam:ListPolicies", "iam:ListAccountAliases"].iter().enumerate() {
-            iam.create_policy_version().policy_arn(&arn).policy_document(doc(a)).set_as_default(i == 1).send().await.unwrap();
-        }
-        iam.attach_user_policy().user_name("carol").policy_arn(&arn).send().await.unwrap();
-    });
+    w.five_versions(&name, &arn, "carol");
     let five = w.versions(&arn);
     assert_eq!(five, [("v1".into(), false), ("v2".into(), false), ("v3".into(), true), ("v4".into(), false), ("v5".into(), false)]);
 
@@ -406,12 +215,13 @@ fn a_failure_half_way_undoes_what_was_written() {
     let role = format!("arn:aws:iam::{ACCOUNT}:role/app");
     let (path, mut p) = w.plan("dave", "plan.json", &["--action", "iam:GetRole", "--resource", role.as_str()]);
     let name = p["changes"][0]["target"]["policy_name"].as_str().unwrap().to_string();
-    // A second change that IAM refuses when it is written (a statement without Action): its
-    // read succeeds, so the first change is written before it fails.
+    // A second change that IAM refuses when it is written (a Resource that is not an ARN; it
+    // grants nothing, so the plan re-check lets it through): its read succeeds, so the first
+    // change is written before it fails.
     let mut bad = p["changes"][0].clone();
     bad["id"] = json!("c2");
     bad["target"]["policy_name"] = json!("denyctl-broken");
-    bad["after"] = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": "*"}]});
+    bad["after"] = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:GetRole", "Resource": "not-an-arn"}]});
     p["changes"].as_array_mut().unwrap().push(bad);
     std::fs::write(&path, p.to_string()).unwrap();
     let r = w.verb("apply", "dave", &path, &["--yes"]);

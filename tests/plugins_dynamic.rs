@@ -21,7 +21,7 @@ use moto::{Moto, ACCOUNT, REGION};
 use serde_json::{json, Value};
 
 const EXAMPLE: &str = "denyctl-plugin-example-dynamic";
-const FIXTURES: &[&str] = &["denyctl-fixture-wrong-abi", "denyctl-fixture-not-a-plugin", "denyctl-fixture-panicky"];
+const FIXTURES: &[&str] = &["denyctl-fixture-wrong-abi", "denyctl-fixture-not-a-plugin", "denyctl-fixture-panicky", "denyctl-fixture-abi-v1"];
 
 /// The directory holding this test's build outputs (target/debug).
 fn profile_dir() -> PathBuf {
@@ -116,7 +116,7 @@ fn plugin_list_shows_the_builtins_the_external_plugin_and_the_skipped_libraries(
     assert_eq!(ext["source"]["kind"], "library");
     assert!(ext["source"]["path"].as_str().unwrap().ends_with("libdenyctl_plugin_example_dynamic.so"));
     assert_eq!(ext["services"], json!(["sqs"]));
-    assert_eq!(ext["abi_version"], 1);
+    assert_eq!(ext["abi_version"], 2);
     let skipped: Vec<(String, String)> = v["skipped"]
         .as_array()
         .unwrap()
@@ -126,7 +126,7 @@ fn plugin_list_shows_the_builtins_the_external_plugin_and_the_skipped_libraries(
     assert_eq!(skipped.len(), 3, "{skipped:?}");
     assert!(skipped[0].0 == "garbage.so" && skipped[0].1.contains("not a loadable library"), "{skipped:?}");
     assert!(skipped[1].1.contains("does not export denyctl_plugin_abi_version"), "{skipped:?}");
-    assert!(skipped[2].1.contains("ABI version 999") && skipped[2].1.contains("speaks version 1"), "{skipped:?}");
+    assert!(skipped[2].1.contains("ABI version 999") && skipped[2].1.contains("speaks versions 1 to 2"), "{skipped:?}");
     assert_eq!(v["plugin_path"][0], dir.path().display().to_string());
 
     // The table view says the same, and the skipped libraries, to a person.
@@ -152,7 +152,7 @@ fn plugin_list_without_plugin_path_shows_the_four_builtins() {
 #[test]
 fn wrong_abi_and_non_plugins_are_refused_with_clear_errors() {
     for (package, expect) in [
-        ("denyctl-fixture-wrong-abi", "plugin ABI version 999, but this denyctl speaks version 1"),
+        ("denyctl-fixture-wrong-abi", "plugin ABI version 999, but this denyctl speaks versions 1 to 2"),
         ("denyctl-fixture-not-a-plugin", "not a denyctl plugin: it does not export denyctl_plugin_abi_version"),
     ] {
         let dir = plugin_dir(&[package]);
@@ -239,6 +239,18 @@ async fn the_example_plugin_through_the_abi_matches_the_builtin_sqs_plugin() {
     let stale = dynamic.put_policy(&ctx, &arn, &policy, &via_abi.version_token).await.unwrap_err();
     assert!(matches!(stale, PluginError::Conflict(ref m) if m.contains("changed since it was read")), "{stale}");
 
+    // ABI 2: the policy's text as SQS returns it, and delete with compare-and-swap (what rollback
+    // does to a queue policy that a fix created); a stale token is a Conflict, nothing deleted.
+    let text = dynamic.fetch_policy_text(&ctx, &arn).await.unwrap().expect("a policy");
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), changed);
+    let stale = dynamic.delete_policy(&ctx, &arn, &via_abi.version_token).await.unwrap_err();
+    assert!(matches!(stale, PluginError::Conflict(_)), "{stale}");
+    assert_eq!(builtin.fetch_policy(&ctx, &arn).await.unwrap().policy, Some(changed.clone()));
+    assert_eq!(dynamic.delete_policy(&ctx, &arn, &new_token).await.unwrap(), "none");
+    assert_eq!(builtin.fetch_policy(&ctx, &arn).await.unwrap().policy, None);
+    let back = dynamic.put_policy_text(&ctx, &arn, &text, "none").await.unwrap();
+    assert_eq!(back, new_token);
+
     // Replay a read through the ABI; a write without consent is not replayed.
     let read = ReplayRequest { action: "sqs:ReceiveMessage".into(), resource: arn.clone(), params: Value::Null };
     let o = dynamic.replay(&ctx, &read, false).await.unwrap();
@@ -252,4 +264,26 @@ async fn the_example_plugin_through_the_abi_matches_the_builtin_sqs_plugin() {
     assert!(matches!(missing, PluginError::NotFound(_)), "{missing}");
     let bad = dynamic.normalize_resource(&ctx, "not a queue").await.unwrap_err();
     assert!(matches!(bad, PluginError::InvalidInput(_)), "{bad}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_built_for_abi_1_still_loads_reads_and_writes_but_cannot_delete() {
+    env();
+    let moto = Moto::start();
+    moto.reset();
+    let (_dir, old) = load("denyctl-fixture-abi-v1");
+    assert_eq!((old.info().name.as_str(), old.info().abi_version), ("old-sqs", 1));
+    let ctx = PluginCtx::from_settings(AwsSettings { region: Some(REGION.into()), endpoint_url: Some(moto.endpoint.clone()), profile: None }).await;
+    let sqs = aws_sdk_sqs::Client::new(ctx.sdk());
+    sqs.create_queue().queue_name("jobs").send().await.unwrap();
+    let arn = format!("arn:aws:sqs:{REGION}:{ACCOUNT}:jobs");
+    let policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT}:root")}, "Action": "sqs:SendMessage", "Resource": arn}]});
+    let token = old.put_policy(&ctx, &arn, &policy, "none").await.unwrap();
+    assert_eq!(old.fetch_policy(&ctx, &arn).await.unwrap().policy, Some(policy.clone()));
+    // ABI 1 has no text operations: the host falls back to the document.
+    assert_eq!(old.fetch_policy_text(&ctx, &arn).await.unwrap(), None);
+    let e = old.delete_policy(&ctx, &arn, &token).await.unwrap_err();
+    assert!(matches!(&e, PluginError::Unsupported(m) if m.contains("plugin ABI 1") && m.contains("rebuild")), "{e}");
+    assert_eq!(SqsPlugin.fetch_policy(&ctx, &arn).await.unwrap().policy, Some(policy), "nothing deleted");
 }

@@ -179,6 +179,19 @@ fn bad_input_gets_one_clear_line_and_exit_2() {
         br#"{"request":{"principal":"arn:aws:iam::111122223333:user/a","action":"GetObject","resource":"*"}}"#,
         "request.action",
     );
+    // A misspelled key never silently drops a layer or a request field.
+    assert_one_line_error(
+        br#"{"request":{"principal":"arn:aws:iam::111122223333:user/a","action":"s3:GetObject","resource":"*"},"layers":{}}"#,
+        "layers: unknown field; a scenario has name, description, request, policies, expect, versions",
+    );
+    assert_one_line_error(
+        br#"{"request":{"principal":"arn:aws:iam::111122223333:user/a","action":"s3:GetObject","resource":"*"},"policies":{"identities":[]}}"#,
+        "policies: unknown field `identities`",
+    );
+    assert_one_line_error(
+        br#"{"request":{"principal":"arn:aws:iam::111122223333:user/a","Action":"s3:GetObject","resource":"*"}}"#,
+        "request: unknown field `Action`",
+    );
     assert_one_line_error(b"\x00\x01\x02\xff\xfe binary junk", "not UTF-8");
     assert_one_line_error(b"", "not valid JSON");
 }

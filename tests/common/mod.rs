@@ -2,6 +2,7 @@
 pub mod lab;
 pub mod moto;
 pub mod schema;
+pub mod world;
 
 use std::path::{Path, PathBuf};
 

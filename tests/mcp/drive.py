@@ -2,7 +2,7 @@
 
 Configuration comes as one JSON object in $DENYCTL_MCP_TEST:
   bin, transport ("stdio" | "http"), allow_apply (bool), env (the server's environment),
-  endpoint (moto), admin_keys [id, secret] (to check moto's state with boto3), caller_user,
+  endpoint (moto; its state is checked with boto3 as the env's `admin` profile), caller_user,
   denial (the AccessDenied message), bucket, key, moto_pid (killed at the end of the http run),
   stale_profile (a profile that does not exist).
 Every check is an assert: the first failure ends the script with a non-zero status and the reason.
@@ -42,9 +42,10 @@ def contract(name, doc):
 
 
 def iam():
-    kid, secret = CFG["admin_keys"]
-    return boto3.client("iam", endpoint_url=CFG["endpoint"], region_name="us-east-1",
-                        aws_access_key_id=kid, aws_secret_access_key=secret)
+    env = CFG["env"]
+    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = env["AWS_SHARED_CREDENTIALS_FILE"]
+    os.environ["AWS_CONFIG_FILE"] = env["AWS_CONFIG_FILE"]
+    return boto3.Session(profile_name="admin").client("iam", endpoint_url=CFG["endpoint"], region_name="us-east-1")
 
 
 def user_policies():
@@ -97,6 +98,10 @@ async def check_tools(s):
             assert a.destructive_hint is True and a.read_only_hint is False, f"{t.name}: {a}"
         elif t.name != "replay":
             assert a.read_only_hint is True, f"{t.name}: {a}"
+    props = {t.name: set(t.input_schema.get("properties", {})) for t in listed}
+    assert "snapshot_id" in props["diagnose"] and "scope" not in props["diagnose"], props["diagnose"]
+    assert "scope" in props["plan_fix"] and "snapshot_id" not in props["plan_fix"], props["plan_fix"]
+    assert not {"scope", "snapshot_id"} & props["collect"], props["collect"]
     # apply_plan and rollback_plan take a plan id, nothing else: an agent cannot pass a policy.
     for w in WRITERS:
         schema = next(t.input_schema for t in listed if t.name == w)
@@ -175,6 +180,7 @@ async def flow(s):
     await expect_protocol_error(s, "no_such_tool", {}, "unknown tool")
     await expect_protocol_error(s, "apply_plan", {"plan_id": plan_id, "policy": {"Statement": []}}, "unknown field")
     await expect_protocol_error(s, "explain", {}, "missing field")
+    await expect_protocol_error(s, "collect", {"message": denial, "scope": "bucket"}, "unknown field `scope`")
     msg = await call(s, "apply_plan", {"plan_id": "nosuch"}, expect_error=True)
     assert "no plan nosuch" in msg, msg
     other = "0badc0de-plan1" if not plan_id.startswith("0badc0de") else "1badc0de-plan1"

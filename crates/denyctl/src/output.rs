@@ -49,9 +49,10 @@ pub fn emit<T: Serialize>(
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let res = match format {
+        // `From` keeps the kind of an I/O error (a closed pipe stays BrokenPipe).
         Format::Json => versioned(value)
             .and_then(|v| serde_json::to_writer_pretty(&mut out, &v))
-            .map_err(std::io::Error::other)
+            .map_err(std::io::Error::from)
             .and_then(|_| writeln!(out)),
         Format::Yaml => versioned(value)
             .and_then(|v| serde_yaml::to_string(&v).map_err(serde::ser::Error::custom))

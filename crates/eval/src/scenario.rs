@@ -38,6 +38,7 @@ struct RawLevel {
 }
 
 #[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct RawPolicies {
     #[serde(default)]
     identity: Option<Vec<RawNamed>>,
@@ -60,6 +61,7 @@ struct RawPolicies {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawRequest {
     principal: Option<String>,
     action: Option<String>,
@@ -69,6 +71,9 @@ struct RawRequest {
     #[serde(default)]
     context: serde_json::Map<String, Json>,
 }
+
+/// The fields of a scenario (tests/scenarios/FORMAT.md; `versions`: the version tokens `fix --scenario` carries).
+const TOP_LEVEL: &[&str] = &["name", "description", "request", "policies", "expect", "versions"];
 
 /// The expected answer a scenario carries.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -152,6 +157,12 @@ impl Scenario {
     /// Parse a scenario from a JSON value.
     pub fn from_json(v: Json) -> Result<Scenario, ScenarioError> {
         let Json::Object(mut obj) = v else { return Err(err("scenario", "expected a JSON object")) };
+        // A misspelled key would silently drop a layer or a request field and change the verdict.
+        // (A snapshot, `"format": "denyctl-snapshot/1"`, carries more: it is read through here too.)
+        let snapshot = obj.contains_key("format");
+        if let Some(k) = obj.keys().find(|k| !snapshot && !TOP_LEVEL.contains(&k.as_str())) {
+            return Err(err(k.as_str(), format!("unknown field; a scenario has {}", TOP_LEVEL.join(", "))));
+        }
         let text = |obj: &serde_json::Map<String, Json>, k: &str| obj.get(k).and_then(Json::as_str).map(str::to_string);
         let name = text(&obj, "name");
         let description = text(&obj, "description");

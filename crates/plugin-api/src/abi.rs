@@ -53,6 +53,40 @@ pub enum AbiRequest {
         #[serde(default)]
         aws: AwsSettings,
     },
+    /// `{"op":"fetch_policy_text","resource","aws"}` → the policy's text or null (ABI 2).
+    FetchPolicyText {
+        /// The resource ARN.
+        resource: String,
+        /// How to build the SDK configuration.
+        #[serde(default)]
+        aws: AwsSettings,
+    },
+    /// `{"op":"put_policy_text","resource","text","expected_version_token","aws"}` → new token (ABI 2).
+    PutPolicyText {
+        /// The resource ARN.
+        resource: String,
+        /// The policy text, written verbatim.
+        text: String,
+        /// The token the policy was read with.
+        expected_version_token: String,
+        /// How to build the SDK configuration.
+        #[serde(default)]
+        aws: AwsSettings,
+    },
+    /// `{"op":"delete_policy","resource","expected_version_token","consent":true,"aws"}` → `"none"` (ABI 2).
+    /// Refused without `"consent": true`: the host sets it only after the user agreed to the delete.
+    DeletePolicy {
+        /// The resource ARN.
+        resource: String,
+        /// The token the policy was read with.
+        expected_version_token: String,
+        /// The user agreed to delete this policy.
+        #[serde(default)]
+        consent: bool,
+        /// How to build the SDK configuration.
+        #[serde(default)]
+        aws: AwsSettings,
+    },
     /// `{"op":"replay","request":{"action","resource","params"},"allow_write","aws"}` → `ReplayOutcome`.
     Replay {
         /// The request to replay.
@@ -155,6 +189,16 @@ impl PluginHost {
             AbiRequest::FetchPolicy { resource, aws } => to_value(p.fetch_policy(&self.ctx(aws).await, &resource).await?)?,
             AbiRequest::PutPolicy { resource, policy, expected_version_token, aws } => {
                 Value::String(p.put_policy(&self.ctx(aws).await, &resource, &policy, &expected_version_token).await?)
+            }
+            AbiRequest::FetchPolicyText { resource, aws } => to_value(p.fetch_policy_text(&self.ctx(aws).await, &resource).await?)?,
+            AbiRequest::PutPolicyText { resource, text, expected_version_token, aws } => {
+                Value::String(p.put_policy_text(&self.ctx(aws).await, &resource, &text, &expected_version_token).await?)
+            }
+            AbiRequest::DeletePolicy { consent: false, resource, .. } => {
+                return Err(PluginError::InvalidInput(format!("delete_policy of {resource} without consent: refused")));
+            }
+            AbiRequest::DeletePolicy { resource, expected_version_token, aws, .. } => {
+                Value::String(p.delete_policy(&self.ctx(aws).await, &resource, &expected_version_token).await?)
             }
             AbiRequest::Replay { request, allow_write, aws } => to_value(p.replay(&self.ctx(aws).await, &request, allow_write).await?)?,
             AbiRequest::Hops { action, resource, fetched } => to_value(p.hops(&action, &resource, &fetched))?,

@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::abi::{AbiRequest, AbiResponse, PluginHost};
 use crate::{
     async_trait, FetchedPolicy, Hop, PluginCtx, PluginError, PluginInfo, PluginSource, ReplayOutcome, ReplayRequest,
-    ServicePlugin, ABI_VERSION,
+    ServicePlugin, ABI_VERSION, MIN_ABI_VERSION, NO_POLICY_TOKEN,
 };
 
 /// Generates the C ABI of a plugin library from an expression that builds a [`ServicePlugin`].
@@ -151,9 +151,9 @@ impl DynamicPlugin {
             .map_err(|_| fail("not a denyctl plugin: it does not export denyctl_plugin_abi_version".into()))?;
         // SAFETY: a function of no arguments returning u32, per the ABI.
         let found = unsafe { version() };
-        if found != ABI_VERSION {
+        if !(MIN_ABI_VERSION..=ABI_VERSION).contains(&found) {
             return Err(fail(format!(
-                "plugin ABI version {found}, but this denyctl speaks version {ABI_VERSION}: rebuild the plugin against a matching denyctl-plugin-api"
+                "plugin ABI version {found}, but this denyctl speaks versions {MIN_ABI_VERSION} to {ABI_VERSION}: rebuild the plugin against a matching denyctl-plugin-api"
             )));
         }
         // SAFETY: these symbols, when present, have these signatures by the ABI's definition.
@@ -170,8 +170,8 @@ impl DynamicPlugin {
         let info = call_raw(call, free, &label, &AbiRequest::Info).map_err(|e| fail(format!("its info call failed: {e}")))?;
         let mut info: PluginInfo =
             serde_json::from_value(info).map_err(|e| fail(format!("its info is not a PluginInfo: {e}")))?;
-        if info.abi_version != ABI_VERSION {
-            return Err(fail(format!("its info reports ABI version {}, expected {ABI_VERSION}", info.abi_version)));
+        if info.abi_version != found {
+            return Err(fail(format!("its info reports ABI version {}, but its library exports version {found}", info.abi_version)));
         }
         info.source = PluginSource::Library { path: path.to_path_buf() };
         Ok(DynamicPlugin { info, path: path.to_path_buf(), call, free })
@@ -261,6 +261,47 @@ impl ServicePlugin for DynamicPlugin {
             aws: ctx.settings().clone(),
         };
         decode(&self.info.name, self.call(req).await?)
+    }
+
+    async fn fetch_policy_text(&self, ctx: &PluginCtx, resource_arn: &str) -> Result<Option<String>, PluginError> {
+        if self.info.abi_version < 2 {
+            return Ok(None);
+        }
+        let req = AbiRequest::FetchPolicyText { resource: resource_arn.to_string(), aws: ctx.settings().clone() };
+        decode(&self.info.name, self.call(req).await?)
+    }
+
+    async fn put_policy_text(&self, ctx: &PluginCtx, resource_arn: &str, text: &str, expected_version_token: &str) -> Result<String, PluginError> {
+        if self.info.abi_version < 2 {
+            let policy: Value = serde_json::from_str(text).map_err(|e| PluginError::InvalidInput(format!("the policy text is not JSON: {e}")))?;
+            return self.put_policy(ctx, resource_arn, &policy, expected_version_token).await;
+        }
+        let req = AbiRequest::PutPolicyText {
+            resource: resource_arn.to_string(),
+            text: text.to_string(),
+            expected_version_token: expected_version_token.to_string(),
+            aws: ctx.settings().clone(),
+        };
+        decode(&self.info.name, self.call(req).await?)
+    }
+
+    async fn delete_policy(&self, ctx: &PluginCtx, resource_arn: &str, expected_version_token: &str) -> Result<String, PluginError> {
+        if self.info.abi_version < 2 {
+            return Err(PluginError::Unsupported(format!(
+                "plugin {} ({}) speaks plugin ABI {}, which has no delete_policy: rebuild it against denyctl-plugin-api ABI {ABI_VERSION} to let rollback delete the policy of {resource_arn}",
+                self.info.name,
+                self.path.display(),
+                self.info.abi_version
+            )));
+        }
+        let req = AbiRequest::DeletePolicy {
+            resource: resource_arn.to_string(),
+            expected_version_token: expected_version_token.to_string(),
+            consent: true,
+            aws: ctx.settings().clone(),
+        };
+        let token: String = decode(&self.info.name, self.call(req).await?)?;
+        Ok(if token.is_empty() { NO_POLICY_TOKEN.to_string() } else { token })
     }
 
     async fn replay(&self, ctx: &PluginCtx, request: &ReplayRequest, allow_write: bool) -> Result<ReplayOutcome, PluginError> {

@@ -34,8 +34,13 @@ pub use types::{
 /// Re-exported so plugins use the same `async_trait` as the trait definition.
 pub use async_trait::async_trait;
 
-/// The version of the C ABI this crate speaks; a library reporting another version is skipped.
-pub const ABI_VERSION: u32 = 1;
+/// The version of the C ABI this crate speaks. Version 2 added `delete_policy` and
+/// `fetch_policy_text`/`put_policy_text` (a before-image restored byte for byte).
+pub const ABI_VERSION: u32 = 2;
+
+/// The oldest C ABI version still loaded: a version-1 library reads, writes and replays as
+/// before, but cannot delete a policy (rollback says so); anything else is skipped.
+pub const MIN_ABI_VERSION: u32 = 1;
 
 /// Result type of every plugin operation.
 pub type Result<T, E = PluginError> = std::result::Result<T, E>;
@@ -88,6 +93,31 @@ pub trait ServicePlugin: Send + Sync {
         policy: &serde_json::Value,
         expected_version_token: &str,
     ) -> Result<String>;
+
+    /// The policy's text exactly as the service returns it (`None`: no policy, or the plugin
+    /// cannot tell; the host then uses the document). Rollback writes this text back.
+    async fn fetch_policy_text(&self, ctx: &PluginCtx, resource_arn: &str) -> Result<Option<String>> {
+        let _ = (ctx, resource_arn);
+        Ok(None)
+    }
+
+    /// Writes `text` verbatim (a before-image, byte for byte) if the current version token still
+    /// equals `expected_version_token`; returns the new token. By default the text is parsed and
+    /// written with [`ServicePlugin::put_policy`].
+    async fn put_policy_text(&self, ctx: &PluginCtx, resource_arn: &str, text: &str, expected_version_token: &str) -> Result<String> {
+        let policy: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| PluginError::InvalidInput(format!("the policy text is not JSON: {e}")))?;
+        self.put_policy(ctx, resource_arn, &policy, expected_version_token).await
+    }
+
+    /// Deletes the resource policy (leaving "no policy") if the current version token still
+    /// equals `expected_version_token`; returns [`NO_POLICY_TOKEN`]. Only called by rollback, with
+    /// the user's consent, for a policy that a fix created. A service whose resources always
+    /// have a policy (KMS keys) answers `Unsupported`.
+    async fn delete_policy(&self, ctx: &PluginCtx, resource_arn: &str, expected_version_token: &str) -> Result<String> {
+        let _ = (ctx, expected_version_token);
+        Err(PluginError::Unsupported(format!("the {} plugin cannot delete the policy of {resource_arn}", self.info().name)))
+    }
 
     /// Replays `request` as the identity in `ctx`: reads as they are, writes only when `allow_write`.
     async fn replay(&self, ctx: &PluginCtx, request: &ReplayRequest, allow_write: bool) -> Result<ReplayOutcome>;

@@ -89,6 +89,20 @@ pub struct FetchedPolicy {
     pub hops: Vec<Hop>,
 }
 
+impl FetchedPolicy {
+    /// Compare-and-swap: this policy, if its token is still `expected`; else
+    /// [`crate::PluginError::Conflict`] naming `what` (`bucket policy`, `key policy`, ...).
+    pub fn expect_token(self, expected: &str, what: &str) -> Result<Self, crate::PluginError> {
+        if self.version_token != expected {
+            return Err(crate::PluginError::Conflict(format!(
+                "the {what} of {} changed since it was read (expected {expected}, found {}): read it again and re-plan",
+                self.resource_arn, self.version_token
+            )));
+        }
+        Ok(self)
+    }
+}
+
 /// A request to replay as the identity in the context.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReplayRequest {

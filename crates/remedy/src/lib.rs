@@ -17,6 +17,7 @@ pub mod edit;
 pub mod equiv;
 mod error;
 pub mod grant;
+pub mod integrity;
 pub mod limits;
 pub mod trust;
 mod model;

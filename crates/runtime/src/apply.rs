@@ -1,13 +1,17 @@
 //! Writing a plan's changes to AWS, safely: re-read each target and compare it with the plan
 //! (compare-and-swap), back up every before-image, write in a safe order, undo on failure, and
-//! restore the before-images exactly (rollback). Also what the live planner needs besides the
-//! collected layers: version tokens and managed-policy version lists.
+//! restore the before-images exactly (rollback): the text as AWS returned it, and "no policy"
+//! by deleting what the fix created (resource policies through the plugin's `delete_policy`).
+//! What an interrupted write did is worked out from the target ([`reconcile`]). Also what the
+//! live planner needs besides the collected layers: version tokens and managed-policy version
+//! lists.
 //!
 //! Version tokens: a managed policy's (or boundary's) token is its default version id (`v3`);
 //! inline and trust policies have none in IAM, so their token is `sha256:` of the canonical
 //! document ([`denyctl_plugin_api::version_token`]); resource policies use their plugin's token.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use denyctl_plugin_api::{version_token, PluginCtx, PluginError, Registry};
 use denyctl_policy::{Principal, PrincipalKind};
@@ -36,6 +40,25 @@ pub enum ApplyError {
     /// AWS refused or failed.
     #[error("{0}")]
     Aws(String),
+    /// The target (its role, user, bucket, key, queue or secret) no longer exists: nothing is written.
+    #[error("{0}")]
+    Gone(String),
+}
+
+/// Test-only hook: `DENYCTL_TEST_CRASH_AFTER_WRITE=N` aborts the process right after its Nth
+/// write to AWS (before the journal and backup record it), to test that `apply` and `rollback`
+/// finish the job after a crash. Never set it outside tests.
+pub const CRASH_AFTER_WRITE_ENV: &str = "DENYCTL_TEST_CRASH_AFTER_WRITE";
+
+static WRITES: AtomicUsize = AtomicUsize::new(0);
+
+/// Count one write to AWS (and abort here when the test hook says so).
+fn wrote() {
+    let n = WRITES.fetch_add(1, Ordering::SeqCst) + 1;
+    if std::env::var(CRASH_AFTER_WRITE_ENV).ok().and_then(|v| v.trim().parse::<usize>().ok()) == Some(n) {
+        eprintln!("denyctl: {CRASH_AFTER_WRITE_ENV}={n}: aborting after write {n} (test hook)");
+        std::process::abort();
+    }
 }
 
 fn aws(f: Failure) -> ApplyError {
@@ -52,6 +75,7 @@ fn not_found(f: &Failure) -> bool {
 fn plugin_err(e: PluginError) -> ApplyError {
     match e {
         PluginError::Conflict(m) => ApplyError::Stale(m),
+        PluginError::NotFound(m) => ApplyError::Gone(format!("{m}: it no longer exists")),
         PluginError::Unsupported(m) | PluginError::InvalidInput(m) => ApplyError::Unsupported(m),
         other => ApplyError::Aws(other.to_string()),
     }
@@ -287,6 +311,22 @@ impl Writer<'_> {
         Ok(arns.iter().any(|a| a == arn))
     }
 
+    /// The role or user an inline policy belongs to still exists (else [`ApplyError::Gone`]).
+    async fn owner_exists(&self, t: &Target) -> Result<(), ApplyError> {
+        let s = self.session;
+        let iam = &s.operator.iam;
+        let (what, r) = match (&t.role_name, &t.user_name) {
+            (Some(r), _) => (format!("role {r}"), s.call(&s.operator, "iam:GetRole", r, 1, iam.get_role().role_name(r).send()).await.map(|_| ())),
+            (None, Some(u)) => (format!("user {u}"), s.call(&s.operator, "iam:GetUser", u, 1, iam.get_user().user_name(u).send()).await.map(|_| ())),
+            _ => return Ok(()),
+        };
+        match r {
+            Ok(()) => Ok(()),
+            Err(f) if not_found(&f) => Err(ApplyError::Gone(format!("{what} no longer exists"))),
+            Err(f) => Err(aws(f)),
+        }
+    }
+
     /// Read a target as it is now.
     pub async fn read(&self, t: &Target) -> Result<Current, ApplyError> {
         let s = self.session;
@@ -311,7 +351,10 @@ impl Writer<'_> {
                         let (doc, text) = document("iam:GetRolePolicy", &target, &raw)?;
                         Ok(Current { exists: true, token: Some(version_token(Some(&doc))), document: Some(doc), raw: Some(text), ..Default::default() })
                     }
-                    Err(f) if not_found(&f) => Ok(Current { token: Some(version_token(None)), ..Default::default() }),
+                    Err(f) if not_found(&f) => {
+                        self.owner_exists(t).await?;
+                        Ok(Current { token: Some(version_token(None)), ..Default::default() })
+                    }
                     Err(f) => Err(aws(f)),
                 }
             }
@@ -340,7 +383,13 @@ impl Writer<'_> {
             }
             TargetKind::TrustPolicy => {
                 let role = trust_role(t)?;
-                let out = s.call(&s.operator, "iam:GetRole", &role, 1, iam.get_role().role_name(&role).send()).await.map_err(aws)?;
+                let out = s.call(&s.operator, "iam:GetRole", &role, 1, iam.get_role().role_name(&role).send()).await.map_err(|f| {
+                    if not_found(&f) {
+                        ApplyError::Gone(format!("role {role} no longer exists"))
+                    } else {
+                        aws(f)
+                    }
+                })?;
                 let raw = out.role().and_then(|r| r.assume_role_policy_document()).unwrap_or_default().to_string();
                 let (doc, text) = document("iam:GetRole", &role, &raw)?;
                 Ok(Current { exists: true, token: Some(version_token(Some(&doc))), document: Some(doc), raw: Some(text), ..Default::default() })
@@ -349,7 +398,13 @@ impl Writer<'_> {
                 let p = self.plugin_for(t)?;
                 let arn = t.resource_arn.clone().unwrap_or_default();
                 let f = p.fetch_policy(&self.plugin_ctx(), &arn).await.map_err(plugin_err)?;
-                Ok(Current { exists: f.policy.is_some(), raw: f.policy.as_ref().map(|d| d.to_string()), document: f.policy, token: Some(f.version_token), ..Default::default() })
+                // The text exactly as the service returns it (ABI 2), for a byte-for-byte rollback.
+                let text = match &f.policy {
+                    Some(_) => p.fetch_policy_text(&self.plugin_ctx(), &arn).await.map_err(plugin_err)?,
+                    None => None,
+                };
+                let raw = text.or_else(|| f.policy.as_ref().map(|d| d.to_string()));
+                Ok(Current { exists: f.policy.is_some(), raw, document: f.policy, token: Some(f.version_token), ..Default::default() })
             }
             other => Err(ApplyError::Unsupported(format!("{} policies are never written by denyctl (a hand-off)", other.as_str()))),
         }
@@ -396,6 +451,7 @@ impl Writer<'_> {
                     _ => return Err(ApplyError::Unsupported(format!("{}: no role or user", describe(t)))),
                 }
                 .map_err(aws)?;
+            wrote();
             }
             TargetKind::ManagedPolicy | TargetKind::Boundary if !cur.exists => {
                 if t.kind == TargetKind::Boundary || !t.create {
@@ -406,6 +462,7 @@ impl Writer<'_> {
                     .call(&s.operator, "iam:CreatePolicy", arn, 1, iam.create_policy().policy_name(&t.policy_name).policy_document(&doc).description("least-privilege grants made by denyctl").send())
                     .await
                     .map_err(aws)?;
+                wrote();
                 let made = out.policy().and_then(|p| p.arn()).unwrap_or_default().to_string();
                 applied.created_policy = true;
                 let attached = if made != arn { Err(ApplyError::Aws(format!("iam:CreatePolicy made {made}, not {arn} as planned"))) } else { self.attach(t, arn, true).await };
@@ -420,19 +477,28 @@ impl Writer<'_> {
                 let arn = managed_arn(t)?;
                 if t.create && cur.attached == Some(false) {
                     self.attach(t, arn, true).await?;
+                    if cur.document.as_ref() == Some(&c.after) {
+                        // Resuming: the policy was created by an interrupted apply, only not attached.
+                        applied.created_policy = true;
+                        return Ok(applied);
+                    }
                 }
                 if let Some(d) = to_delete {
                     let target = format!("{arn} version {}", d.version_id);
                     s.call(&s.operator, "iam:DeletePolicyVersion", &target, 1, iam.delete_policy_version().policy_arn(arn).version_id(&d.version_id).send())
                         .await
                         .map_err(aws)?;
+                    wrote();
                     applied.deleted_version = Some(d.clone());
                 }
                 let out = match s
                     .call(&s.operator, "iam:CreatePolicyVersion", arn, 1, iam.create_policy_version().policy_arn(arn).policy_document(&doc).set_as_default(true).send())
                     .await
                 {
-                    Ok(o) => o,
+                    Ok(o) => {
+                        wrote();
+                        o
+                    }
                     Err(f) => {
                         let e = aws(f);
                         let Some(d) = applied.deleted_version else { return Err(e) };
@@ -455,12 +521,14 @@ impl Writer<'_> {
                 s.call(&s.operator, "iam:UpdateAssumeRolePolicy", &role, 1, iam.update_assume_role_policy().role_name(&role).policy_document(&doc).send())
                     .await
                     .map_err(aws)?;
+                wrote();
             }
             TargetKind::ResourcePolicy => {
                 let p = self.plugin_for(t)?;
                 let arn = t.resource_arn.clone().unwrap_or_default();
                 let token = cur.token.clone().unwrap_or_else(|| version_token(None));
                 applied.token = Some(p.put_policy(&self.plugin_ctx(), &arn, &c.after, &token).await.map_err(plugin_err)?);
+                wrote();
             }
             other => return Err(ApplyError::Unsupported(format!("{} policies are never written by denyctl (a hand-off)", other.as_str()))),
         }
@@ -477,6 +545,7 @@ impl Writer<'_> {
             (None, Some(u), false) => s.call(&s.operator, "iam:DetachUserPolicy", u, 1, iam.detach_user_policy().user_name(u).policy_arn(arn).send()).await.map(|_| ()),
             _ => return Err(ApplyError::Unsupported(format!("{}: no role or user to attach it to", describe(t)))),
         }
+        .map(|_| wrote())
         .map_err(aws)
     }
 
@@ -498,7 +567,9 @@ impl Writer<'_> {
                     (None, Some(u), false) => s.call(&s.operator, "iam:DeleteUserPolicy", &target, 1, iam.delete_user_policy().user_name(u).policy_name(name).send()).await.map(|_| "deleted (it did not exist before)"),
                     _ => return Err(ApplyError::Unsupported(format!("{}: no role or user", describe(t)))),
                 };
-                r.map(str::to_string).map_err(aws)
+                let done = r.map(str::to_string).map_err(aws)?;
+                wrote();
+                Ok(done)
             }
             TargetKind::ManagedPolicy | TargetKind::Boundary if !b.exists => {
                 let arn = managed_arn(t)?;
@@ -506,8 +577,10 @@ impl Writer<'_> {
                 for v in self.versions(arn).await?.iter().filter(|v| !v.is_default) {
                     let target = format!("{arn} version {}", v.version_id);
                     s.call(&s.operator, "iam:DeletePolicyVersion", &target, 1, iam.delete_policy_version().policy_arn(arn).version_id(&v.version_id).send()).await.map_err(aws)?;
+                    wrote();
                 }
                 s.call(&s.operator, "iam:DeletePolicy", arn, 1, iam.delete_policy().policy_arn(arn).send()).await.map_err(aws)?;
+                wrote();
                 Ok("detached and deleted (denyctl created it)".into())
             }
             TargetKind::ManagedPolicy | TargetKind::Boundary => {
@@ -517,12 +590,19 @@ impl Writer<'_> {
                 if !now.iter().any(|v| v.version_id == default) {
                     return Err(ApplyError::Stale(format!("{}: version {default} (the default before) no longer exists", describe(t))));
                 }
-                let mut done = vec![format!("default set back to {default}")];
-                s.call(&s.operator, "iam:SetDefaultPolicyVersion", arn, 1, iam.set_default_policy_version().policy_arn(arn).version_id(&default).send()).await.map_err(aws)?;
+                let mut done = Vec::new();
+                if now.iter().any(|v| v.version_id == default && v.is_default) {
+                    done.push(format!("{default} still the default"));
+                } else {
+                    s.call(&s.operator, "iam:SetDefaultPolicyVersion", arn, 1, iam.set_default_policy_version().policy_arn(arn).version_id(&default).send()).await.map_err(aws)?;
+                    wrote();
+                    done.push(format!("default set back to {default}"));
+                }
                 let created = e.applied.as_ref().and_then(|a| a.created_version.clone());
                 if let Some(id) = created.filter(|id| *id != default && now.iter().any(|v| &v.version_id == id)) {
                     let target = format!("{arn} version {id}");
                     s.call(&s.operator, "iam:DeletePolicyVersion", &target, 1, iam.delete_policy_version().policy_arn(arn).version_id(&id).send()).await.map_err(aws)?;
+                    wrote();
                     done.push(format!("{id} (made by apply) deleted"));
                 }
                 if let Some(d) = e.applied.as_ref().and_then(|a| a.deleted_version.clone()) {
@@ -530,6 +610,7 @@ impl Writer<'_> {
                         .call(&s.operator, "iam:CreatePolicyVersion", arn, 1, iam.create_policy_version().policy_arn(arn).policy_document(d.document.to_string()).set_as_default(false).send())
                         .await
                         .map_err(aws)?;
+                    wrote();
                     let id = out.policy_version().and_then(|v| v.version_id()).unwrap_or("?");
                     done.push(format!("the document of {} (deleted by apply to make room) re-created as non-default version {id}", d.version_id));
                 }
@@ -540,24 +621,109 @@ impl Writer<'_> {
                 s.call(&s.operator, "iam:UpdateAssumeRolePolicy", &role, 1, iam.update_assume_role_policy().role_name(&role).policy_document(text(b)).send())
                     .await
                     .map_err(aws)?;
+                wrote();
                 Ok("put back".into())
             }
             TargetKind::ResourcePolicy => {
-                let Some(doc) = &b.document else {
-                    return Err(ApplyError::Unsupported(format!(
-                        "{}: it had no policy before and plugins cannot delete one; remove the statements denyctl added by hand",
-                        describe(t)
-                    )));
-                };
                 let p = self.plugin_for(t)?;
                 let arn = t.resource_arn.clone().unwrap_or_default();
                 let now = p.fetch_policy(&self.plugin_ctx(), &arn).await.map_err(plugin_err)?;
-                p.put_policy(&self.plugin_ctx(), &arn, doc, &now.version_token).await.map_err(plugin_err)?;
+                if !b.exists {
+                    if now.policy.is_none() {
+                        return Ok("already absent".into());
+                    }
+                    // The fix created this policy: delete it (compare-and-swap on the token just read).
+                    p.delete_policy(&self.plugin_ctx(), &arn, &now.version_token).await.map_err(plugin_err)?;
+                    wrote();
+                    return Ok("deleted (it did not exist before)".into());
+                }
+                p.put_policy_text(&self.plugin_ctx(), &arn, &text(b), &now.version_token).await.map_err(plugin_err)?;
+                wrote();
                 Ok("put back".into())
             }
             other => Err(ApplyError::Unsupported(format!("{} policies are never written by denyctl", other.as_str()))),
         }
     }
+}
+
+/// What an interrupted write did, worked out from the target as it is now (the process stopped
+/// after writing and before the backup recorded it): the version it made the default, the
+/// version it deleted to make room, the policy it created.
+pub fn reconcile(e: &BackupEntry, now: &Current) -> Applied {
+    let mut a = e.applied.clone().unwrap_or_default();
+    if matches!(e.target.kind, TargetKind::ManagedPolicy | TargetKind::Boundary) {
+        if !e.before.exists && now.exists {
+            a.created_policy = true;
+        }
+        if a.created_version.is_none() && e.before.exists && now.default_version != e.before.default_version {
+            a.created_version = now.default_version.clone();
+        }
+        if a.deleted_version.is_none() {
+            a.deleted_version = e.to_delete.clone().filter(|d| now.exists && !now.versions.iter().any(|v| v.version_id == d.version_id));
+        }
+    }
+    if e.target.kind == TargetKind::ResourcePolicy && a.token.is_none() {
+        a.token = now.token.clone();
+    }
+    a
+}
+
+/// Whether a target is back as its backup entry's before-image (a managed policy: the same
+/// default version and as many versions as before, so a version deleted to make room is back).
+pub fn is_restored(e: &BackupEntry, now: &Current) -> bool {
+    let b = &e.before;
+    let managed = matches!(e.target.kind, TargetKind::ManagedPolicy | TargetKind::Boundary);
+    now.exists == b.exists
+        && now.document == b.document
+        && (!managed || (now.default_version == b.default_version && now.versions.len() >= b.versions.len()))
+}
+
+/// The statements of `now` that `before` does not have (`+`), and the reverse (`-`), one short
+/// line each: what someone else changed.
+pub fn statement_diff(before: Option<&Json>, now: Option<&Json>) -> String {
+    fn statements(d: Option<&Json>) -> Vec<Json> {
+        match d.and_then(|d| d.get("Statement")) {
+            Some(Json::Array(a)) => a.clone(),
+            Some(one) => vec![one.clone()],
+            None => vec![],
+        }
+    }
+    fn short(s: &Json) -> String {
+        let mut t = s.to_string();
+        if t.len() > 160 {
+            let cut = (0..=160).rev().find(|i| t.is_char_boundary(*i)).unwrap_or(0);
+            t.truncate(cut);
+            t.push('…');
+        }
+        t
+    }
+    let (b, n) = (statements(before), statements(now));
+    let mut out: Vec<String> = n.iter().filter(|s| !b.contains(s)).map(|s| format!("+{}", short(s))).collect();
+    out.extend(b.iter().filter(|s| !n.contains(s)).map(|s| format!("-{}", short(s))));
+    if out.is_empty() {
+        "same statements, other text".into()
+    } else {
+        out.join(" ")
+    }
+}
+
+/// Where AWS records who made a change to this target (IAM keeps no author on a policy).
+pub fn who_changed_hint(t: &Target) -> String {
+    let event = match t.kind {
+        TargetKind::InlinePolicy if t.role_name.is_some() => "PutRolePolicy/DeleteRolePolicy",
+        TargetKind::InlinePolicy => "PutUserPolicy/DeleteUserPolicy",
+        TargetKind::ManagedPolicy | TargetKind::Boundary => "CreatePolicy/CreatePolicyVersion/SetDefaultPolicyVersion",
+        TargetKind::TrustPolicy => "UpdateAssumeRolePolicy",
+        TargetKind::ResourcePolicy => match t.service.as_deref() {
+            Some("s3") => "PutBucketPolicy/DeleteBucketPolicy",
+            Some("kms") => "PutKeyPolicy",
+            Some("sqs") => "SetQueueAttributes",
+            Some("secretsmanager") => "PutResourcePolicy/DeleteResourcePolicy",
+            _ => "the service's policy writes",
+        },
+        _ => "the policy writes",
+    };
+    format!("who: the policy itself does not record it; CloudTrail does ({event})")
 }
 
 /// Compare a target as read now with the plan: already applied, ready, or changed.
@@ -568,20 +734,27 @@ pub fn check(c: &Change, cur: &Current) -> State {
         return State::AlreadyApplied;
     }
     if t.create && cur.exists {
-        return State::Changed(format!("{} now exists (the plan creates it): it was made since the plan was read", describe(t)));
+        return State::Changed(format!(
+            "{} now exists (the plan creates it): it was made since the plan was read: {}; {}",
+            describe(t),
+            statement_diff(None, cur.document.as_ref()),
+            who_changed_hint(t)
+        ));
     }
     if cur.document != c.before && (cur.exists || !t.create) {
         let what = match (&c.before, &cur.document) {
             (Some(_), None) => "it no longer exists".to_string(),
             (None, Some(_)) => "it now exists".to_string(),
+            (Some(_), Some(_)) => format!("its statements differ from the plan's before-image: {}", statement_diff(c.before.as_ref(), cur.document.as_ref())),
             _ => "its document differs from the plan's before-image".to_string(),
         };
-        return State::Changed(format!("{} changed since the plan was made: {what}", describe(t)));
+        return State::Changed(format!("{} changed since the plan was made: {what}; {}", describe(t), who_changed_hint(t)));
     }
     if let (Some(want), Some(have)) = (&c.version_token, &cur.token) {
         if want != have {
             let what = if is_managed { "default version" } else { "version token" };
-            return State::Changed(format!("{} changed since the plan was made: {what} {want} was read, {have} now", describe(t)));
+            let when = cur.versions.iter().find(|v| &v.version_id == have).and_then(|v| v.create_date.as_deref()).map(|d| format!(" (created {d})")).unwrap_or_default();
+            return State::Changed(format!("{} changed since the plan was made: {what} {want} was read, {have} now{when}; {}", describe(t), who_changed_hint(t)));
         }
     }
     State::Ready
@@ -716,7 +889,7 @@ mod tests {
         assert_eq!(check(&c, &cur(Some(&a))), State::AlreadyApplied);
         assert!(matches!(check(&c, &cur(None)), State::Changed(m) if m.contains("no longer exists")));
         let other = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}]});
-        assert!(matches!(check(&c, &cur(Some(&other))), State::Changed(m) if m.contains("differs")));
+        assert!(matches!(check(&c, &cur(Some(&other))), State::Changed(m) if m.contains("differ")));
         // A created policy that appeared meanwhile is a conflict.
         let created = change(TargetKind::InlinePolicy, EditKind::AddAllow, true, None, a.clone(), None);
         assert_eq!(check(&created, &cur(None)), State::Ready);

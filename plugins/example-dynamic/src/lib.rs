@@ -43,6 +43,19 @@ impl ServicePlugin for ExampleSqs {
         self.0.put_policy(ctx, resource_arn, policy, expected).await
     }
 
+    async fn fetch_policy_text(&self, ctx: &PluginCtx, resource_arn: &str) -> Result<Option<String>> {
+        self.0.fetch_policy_text(ctx, resource_arn).await
+    }
+
+    async fn put_policy_text(&self, ctx: &PluginCtx, resource_arn: &str, text: &str, expected: &str) -> Result<String> {
+        self.0.put_policy_text(ctx, resource_arn, text, expected).await
+    }
+
+    /// ABI 2: rollback deletes a queue policy that a fix created (compare-and-swap on the token).
+    async fn delete_policy(&self, ctx: &PluginCtx, resource_arn: &str, expected: &str) -> Result<String> {
+        self.0.delete_policy(ctx, resource_arn, expected).await
+    }
+
     async fn replay(&self, ctx: &PluginCtx, request: &ReplayRequest, allow_write: bool) -> Result<ReplayOutcome> {
         self.0.replay(ctx, request, allow_write).await
     }

@@ -74,6 +74,20 @@ pub async fn key_arn_or_given(ctx: &PluginCtx, key: &str) -> (String, Option<Str
     }
 }
 
+/// The key's ARN and its key policy's text as KMS returns it (`None`: empty).
+async fn key_policy_text(ctx: &PluginCtx, resource: &str) -> Result<(String, Option<String>)> {
+    let arn = key_arn(ctx, resource).await?;
+    let out = client(ctx)
+        .get_key_policy()
+        .key_id(&arn)
+        .policy_name(POLICY_NAME)
+        .send()
+        .await
+        .map_err(|e| AwsFailure::from_sdk(&e).into_error("kms:GetKeyPolicy", &arn))?;
+    let text = out.policy().filter(|t| !t.trim().is_empty()).map(str::to_string);
+    Ok((arn, text))
+}
+
 fn looks_like_key(resource: &str) -> bool {
     match Arn::parse(resource) {
         Ok(a) => a.service == "kms",
@@ -107,18 +121,8 @@ impl ServicePlugin for KmsPlugin {
     }
 
     async fn fetch_policy(&self, ctx: &PluginCtx, resource_arn: &str) -> Result<FetchedPolicy> {
-        let arn = key_arn(ctx, resource_arn).await?;
-        let out = client(ctx)
-            .get_key_policy()
-            .key_id(&arn)
-            .policy_name(POLICY_NAME)
-            .send()
-            .await
-            .map_err(|e| AwsFailure::from_sdk(&e).into_error("kms:GetKeyPolicy", &arn))?;
-        let policy = match out.policy() {
-            Some(text) if !text.trim().is_empty() => Some(parse_policy(&arn, text)?),
-            _ => None,
-        };
+        let (arn, text) = key_policy_text(ctx, resource_arn).await?;
+        let policy = text.map(|t| parse_policy(&arn, &t)).transpose()?;
         Ok(FetchedPolicy {
             version_token: version_token(policy.as_ref()),
             resource_arn: arn,
@@ -129,22 +133,30 @@ impl ServicePlugin for KmsPlugin {
     }
 
     async fn put_policy(&self, ctx: &PluginCtx, resource_arn: &str, policy: &Value, expected: &str) -> Result<String> {
-        let current = self.fetch_policy(ctx, resource_arn).await?;
-        if current.version_token != expected {
-            return Err(PluginError::Conflict(format!(
-                "the key policy of {} changed since it was read (expected {expected}, found {}): read it again and re-plan",
-                current.resource_arn, current.version_token
-            )));
-        }
+        self.put_policy_text(ctx, resource_arn, &policy.to_string(), expected).await
+    }
+
+    async fn fetch_policy_text(&self, ctx: &PluginCtx, resource_arn: &str) -> Result<Option<String>> {
+        Ok(key_policy_text(ctx, resource_arn).await?.1)
+    }
+
+    async fn put_policy_text(&self, ctx: &PluginCtx, resource_arn: &str, text: &str, expected: &str) -> Result<String> {
+        let current = self.fetch_policy(ctx, resource_arn).await?.expect_token(expected, "key policy")?;
         client(ctx)
             .put_key_policy()
             .key_id(&current.resource_arn)
             .policy_name(POLICY_NAME)
-            .policy(policy.to_string())
+            .policy(text)
             .send()
             .await
             .map_err(|e| AwsFailure::from_sdk(&e).into_error("kms:PutKeyPolicy", &current.resource_arn))?;
         Ok(self.fetch_policy(ctx, &current.resource_arn).await?.version_token)
+    }
+
+    async fn delete_policy(&self, _ctx: &PluginCtx, resource_arn: &str, _expected: &str) -> Result<String> {
+        Err(PluginError::Unsupported(format!(
+            "{resource_arn}: a KMS key always has a key policy; it cannot be deleted, only put back"
+        )))
     }
 
     async fn replay(&self, ctx: &PluginCtx, request: &ReplayRequest, allow_write: bool) -> Result<ReplayOutcome> {

@@ -8,7 +8,7 @@ use aws_sdk_s3::Client;
 use denyctl_plugin_api::{
     action_is, async_trait, replay_outcome, split_action, version_token, AwsFailure, FetchedPolicy, Hop, Outcome,
     PluginCtx, PluginError, PluginInfo, PluginSource, ReplayMethod, ReplayOutcome, ReplayRequest, Result,
-    ServicePlugin, ABI_VERSION,
+    ServicePlugin, ABI_VERSION, NO_POLICY_TOKEN,
 };
 use denyctl_policy::Arn;
 use serde_json::{json, Value};
@@ -206,21 +206,49 @@ impl ServicePlugin for S3Plugin {
     }
 
     async fn put_policy(&self, ctx: &PluginCtx, resource_arn: &str, policy: &Value, expected: &str) -> Result<String> {
+        self.put_policy_text(ctx, resource_arn, &policy.to_string(), expected).await
+    }
+
+    async fn fetch_policy_text(&self, ctx: &PluginCtx, resource_arn: &str) -> Result<Option<String>> {
         let r = S3Resource::parse(resource_arn)?;
-        let current = self.fetch_policy(ctx, resource_arn).await?;
-        if current.version_token != expected {
-            return Err(PluginError::Conflict(format!(
-                "the bucket policy of {} changed since it was read (expected {expected}, found {}): read it again and re-plan",
-                current.resource_arn, current.version_token
-            )));
+        match client(ctx).get_bucket_policy().bucket(&r.bucket).send().await {
+            Ok(out) => Ok(out.policy().filter(|t| !t.trim().is_empty()).map(str::to_string)),
+            Err(e) => {
+                let f = AwsFailure::from_sdk(&e);
+                if missing(&f, "NoSuchBucketPolicy") {
+                    Ok(None)
+                } else {
+                    Err(f.into_error("s3:GetBucketPolicy", &r.bucket_arn()))
+                }
+            }
         }
+    }
+
+    async fn put_policy_text(&self, ctx: &PluginCtx, resource_arn: &str, text: &str, expected: &str) -> Result<String> {
+        let r = S3Resource::parse(resource_arn)?;
+        let current = self.fetch_policy(ctx, resource_arn).await?.expect_token(expected, "bucket policy")?;
         client(ctx)
             .put_bucket_policy()
             .bucket(&r.bucket)
-            .policy(policy.to_string())
+            .policy(text)
             .send()
             .await
             .map_err(|e| AwsFailure::from_sdk(&e).into_error("s3:PutBucketPolicy", &current.resource_arn))?;
+        Ok(self.fetch_policy(ctx, resource_arn).await?.version_token)
+    }
+
+    async fn delete_policy(&self, ctx: &PluginCtx, resource_arn: &str, expected: &str) -> Result<String> {
+        let r = S3Resource::parse(resource_arn)?;
+        let current = self.fetch_policy(ctx, resource_arn).await?.expect_token(expected, "bucket policy")?;
+        if current.policy.is_none() {
+            return Ok(NO_POLICY_TOKEN.to_string());
+        }
+        client(ctx)
+            .delete_bucket_policy()
+            .bucket(&r.bucket)
+            .send()
+            .await
+            .map_err(|e| AwsFailure::from_sdk(&e).into_error("s3:DeleteBucketPolicy", &current.resource_arn))?;
         Ok(self.fetch_policy(ctx, resource_arn).await?.version_token)
     }
 

@@ -76,6 +76,19 @@ pub fn kms_hop(secret_arn: &str, key_arn: &str) -> Hop {
     }
 }
 
+/// The secret (ARN, name, KMS key) and its resource policy's text as Secrets Manager returns it.
+async fn policy_text(ctx: &PluginCtx, resource: &str) -> Result<((String, Option<String>, Option<String>), Option<String>)> {
+    let secret = describe(ctx, resource).await?;
+    let out = client(ctx)
+        .get_resource_policy()
+        .secret_id(&secret.0)
+        .send()
+        .await
+        .map_err(|e| not_found_secret(AwsFailure::from_sdk(&e), "secretsmanager:GetResourcePolicy", &secret.0))?;
+    let text = out.resource_policy().filter(|t| !t.trim().is_empty()).map(str::to_string);
+    Ok((secret, text))
+}
+
 #[async_trait]
 impl ServicePlugin for SecretsManagerPlugin {
     fn info(&self) -> PluginInfo {
@@ -98,19 +111,10 @@ impl ServicePlugin for SecretsManagerPlugin {
     }
 
     async fn fetch_policy(&self, ctx: &PluginCtx, resource_arn: &str) -> Result<FetchedPolicy> {
-        let (arn, name, key) = describe(ctx, resource_arn).await?;
-        let out = client(ctx)
-            .get_resource_policy()
-            .secret_id(&arn)
-            .send()
-            .await
-            .map_err(|e| not_found_secret(AwsFailure::from_sdk(&e), "secretsmanager:GetResourcePolicy", &arn))?;
-        let policy = match out.resource_policy() {
-            Some(t) if !t.trim().is_empty() => {
-                Some(serde_json::from_str::<Value>(t).map_err(|e| PluginError::Aws(format!("the resource policy of {arn} is not JSON: {e}")))?)
-            }
-            _ => None,
-        };
+        let ((arn, name, key), text) = policy_text(ctx, resource_arn).await?;
+        let policy = text
+            .map(|t| serde_json::from_str::<Value>(&t).map_err(|e| PluginError::Aws(format!("the resource policy of {arn} is not JSON: {e}"))))
+            .transpose()?;
         let given = key.clone().unwrap_or_else(|| DEFAULT_KEY.to_string());
         let (key_arn, note) = denyctl_plugin_kms::key_arn_or_given(ctx, &given).await;
         let mut extra = json!({ "name": name, "kms_key_id": key, "kms_key_arn": key_arn, "block_public_policy_on_write": true });
@@ -121,21 +125,37 @@ impl ServicePlugin for SecretsManagerPlugin {
     }
 
     async fn put_policy(&self, ctx: &PluginCtx, resource_arn: &str, policy: &Value, expected: &str) -> Result<String> {
-        let current = self.fetch_policy(ctx, resource_arn).await?;
-        if current.version_token != expected {
-            return Err(PluginError::Conflict(format!(
-                "the resource policy of {} changed since it was read (expected {expected}, found {}): read it again and re-plan",
-                current.resource_arn, current.version_token
-            )));
-        }
+        self.put_policy_text(ctx, resource_arn, &policy.to_string(), expected).await
+    }
+
+    async fn fetch_policy_text(&self, ctx: &PluginCtx, resource_arn: &str) -> Result<Option<String>> {
+        Ok(policy_text(ctx, resource_arn).await?.1)
+    }
+
+    async fn put_policy_text(&self, ctx: &PluginCtx, resource_arn: &str, text: &str, expected: &str) -> Result<String> {
+        let current = self.fetch_policy(ctx, resource_arn).await?.expect_token(expected, "resource policy")?;
         client(ctx)
             .put_resource_policy()
             .secret_id(&current.resource_arn)
-            .resource_policy(policy.to_string())
+            .resource_policy(text)
             .block_public_policy(true)
             .send()
             .await
             .map_err(|e| AwsFailure::from_sdk(&e).into_error("secretsmanager:PutResourcePolicy", &current.resource_arn))?;
+        Ok(self.fetch_policy(ctx, &current.resource_arn).await?.version_token)
+    }
+
+    async fn delete_policy(&self, ctx: &PluginCtx, resource_arn: &str, expected: &str) -> Result<String> {
+        let current = self.fetch_policy(ctx, resource_arn).await?.expect_token(expected, "resource policy")?;
+        if current.policy.is_none() {
+            return Ok(current.version_token);
+        }
+        client(ctx)
+            .delete_resource_policy()
+            .secret_id(&current.resource_arn)
+            .send()
+            .await
+            .map_err(|e| AwsFailure::from_sdk(&e).into_error("secretsmanager:DeleteResourcePolicy", &current.resource_arn))?;
         Ok(self.fetch_policy(ctx, &current.resource_arn).await?.version_token)
     }
 

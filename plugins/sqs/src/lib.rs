@@ -143,6 +143,22 @@ fn is_fifo(url: &str) -> bool {
     url.ends_with(".fifo")
 }
 
+impl SqsPlugin {
+    /// Compare-and-swap, then SetQueueAttributes Policy = `text` (empty: no policy).
+    async fn set_policy_attribute(&self, ctx: &PluginCtx, resource_arn: &str, text: &str, expected: &str) -> Result<String> {
+        let current = self.fetch_policy(ctx, resource_arn).await?.expect_token(expected, "queue policy")?;
+        let url = current.extra["queue_url"].as_str().unwrap_or_default().to_string();
+        client(ctx)
+            .set_queue_attributes()
+            .queue_url(&url)
+            .attributes(QueueAttributeName::Policy, text)
+            .send()
+            .await
+            .map_err(|e| AwsFailure::from_sdk(&e).into_error("sqs:SetQueueAttributes", &current.resource_arn))?;
+        Ok(self.fetch_policy(ctx, &current.resource_arn).await?.version_token)
+    }
+}
+
 #[async_trait]
 impl ServicePlugin for SqsPlugin {
     fn info(&self) -> PluginInfo {
@@ -206,22 +222,22 @@ impl ServicePlugin for SqsPlugin {
     }
 
     async fn put_policy(&self, ctx: &PluginCtx, resource_arn: &str, policy: &Value, expected: &str) -> Result<String> {
-        let current = self.fetch_policy(ctx, resource_arn).await?;
-        if current.version_token != expected {
-            return Err(PluginError::Conflict(format!(
-                "the queue policy of {} changed since it was read (expected {expected}, found {}): read it again and re-plan",
-                current.resource_arn, current.version_token
-            )));
-        }
-        let url = current.extra["queue_url"].as_str().unwrap_or_default().to_string();
-        client(ctx)
-            .set_queue_attributes()
-            .queue_url(&url)
-            .attributes(QueueAttributeName::Policy, policy.to_string())
-            .send()
-            .await
-            .map_err(|e| AwsFailure::from_sdk(&e).into_error("sqs:SetQueueAttributes", &current.resource_arn))?;
-        Ok(self.fetch_policy(ctx, &current.resource_arn).await?.version_token)
+        self.put_policy_text(ctx, resource_arn, &policy.to_string(), expected).await
+    }
+
+    async fn fetch_policy_text(&self, ctx: &PluginCtx, resource_arn: &str) -> Result<Option<String>> {
+        let url = queue_url(ctx, &QueueRef::parse(resource_arn)?).await?;
+        let mut attrs = attributes(ctx, &url, &[QueueAttributeName::Policy]).await?;
+        Ok(attrs.remove(&QueueAttributeName::Policy).filter(|t| !t.trim().is_empty()))
+    }
+
+    async fn put_policy_text(&self, ctx: &PluginCtx, resource_arn: &str, text: &str, expected: &str) -> Result<String> {
+        self.set_policy_attribute(ctx, resource_arn, text, expected).await
+    }
+
+    async fn delete_policy(&self, ctx: &PluginCtx, resource_arn: &str, expected: &str) -> Result<String> {
+        // SQS removes a queue's policy when the Policy attribute is set to the empty string.
+        self.set_policy_attribute(ctx, resource_arn, "", expected).await
     }
 
     async fn replay(&self, ctx: &PluginCtx, request: &ReplayRequest, allow_write: bool) -> Result<ReplayOutcome> {

@@ -132,7 +132,7 @@ impl Server {
         let dir = match &a.session_dir {
             Some(d) => PathBuf::from(d),
             None => {
-                let base = state_home().join("denyctl");
+                let base = crate::state::state_dir()?;
                 private_dir(&base)?;
                 base.join(format!("mcp-{run}"))
             }
@@ -187,17 +187,6 @@ fn run_id() -> String {
     format!("{:08x}", h.finish() as u32)
 }
 
-/// `$XDG_STATE_HOME`, or `~/.local/state`, or the temporary folder.
-fn state_home() -> PathBuf {
-    if let Some(d) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d);
-    }
-    match std::env::var_os("HOME").filter(|d| !d.is_empty()) {
-        Some(home) => PathBuf::from(home).join(".local").join("state"),
-        None => std::env::temp_dir(),
-    }
-}
-
 fn private_dir(p: &Path) -> Result<(), CliError> {
     std::fs::create_dir_all(p).map_err(|e| CliError::input(p.display(), e))?;
     #[cfg(unix)]
@@ -222,7 +211,8 @@ fn write_private(p: &Path, text: &str) -> Result<(), String> {
 // Tool inputs: each is the tool's input schema (schemars); unknown fields are refused.
 
 /// A denied request, as `diagnose`, `collect` and `plan_fix` take it: a message, a CloudTrail
-/// event, or the action and resource.
+/// event, or the action and resource. `snapshot_id` is `diagnose`'s alone and `scope` is
+/// `plan_fix`'s alone: each tool's schema lists only its own fields ([`request_schema`]).
 #[derive(Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RequestIn {
@@ -250,56 +240,38 @@ pub struct RequestIn {
     /// For sts:AssumeRoleWithWebIdentity / sts:AssumeRoleWithSAML: the token's claims (`sub`, `aud`, `iss`, ...).
     #[serde(default)]
     pub claims: Option<serde_json::Map<String, Value>>,
-}
-
-/// `diagnose`: a request, or a snapshot this server collected.
-#[derive(Deserialize, JsonSchema, Default)]
-#[serde(deny_unknown_fields)]
-pub struct DiagnoseIn {
-    #[serde(default)]
-    pub message: Option<String>,
-    #[serde(default)]
-    pub event: Option<serde_json::Map<String, Value>>,
-    #[serde(default)]
-    pub principal: Option<String>,
-    #[serde(default)]
-    pub action: Option<String>,
-    #[serde(default)]
-    pub resource: Option<String>,
-    #[serde(default)]
-    pub resource_account: Option<String>,
-    #[serde(default)]
-    pub context: Vec<String>,
-    #[serde(default)]
-    pub claims: Option<serde_json::Map<String, Value>>,
     /// Diagnose offline from a snapshot id returned by `collect` (then give no request fields).
     #[serde(default)]
     pub snapshot_id: Option<String>,
-}
-
-/// `plan_fix`: a request and how widely to grant a missing allow.
-#[derive(Deserialize, JsonSchema, Default)]
-#[serde(deny_unknown_fields)]
-pub struct PlanFixIn {
-    #[serde(default)]
-    pub message: Option<String>,
-    #[serde(default)]
-    pub event: Option<serde_json::Map<String, Value>>,
-    #[serde(default)]
-    pub principal: Option<String>,
-    #[serde(default)]
-    pub action: Option<String>,
-    #[serde(default)]
-    pub resource: Option<String>,
-    #[serde(default)]
-    pub resource_account: Option<String>,
-    #[serde(default)]
-    pub context: Vec<String>,
-    #[serde(default)]
-    pub claims: Option<serde_json::Map<String, Value>>,
     /// How widely to grant a missing identity allow: only `exact` (the default) is least privilege.
     #[serde(default)]
     pub scope: Option<Scope>,
+}
+
+/// The fields of [`RequestIn`] that only one tool takes.
+const ONLY: &[(&str, &str)] = &[("snapshot_id", "diagnose"), ("scope", "plan_fix")];
+
+/// `RequestIn`'s schema without the fields that belong to other tools.
+fn request_schema(tool: &str) -> Arc<JsonObject> {
+    let mut o = (*schema::<RequestIn>()).clone();
+    if let Some(Value::Object(props)) = o.get_mut("properties") {
+        for (field, owner) in ONLY {
+            if *owner != tool {
+                props.remove(*field);
+            }
+        }
+    }
+    Arc::new(o)
+}
+
+/// Parse a request for `tool`, refusing a field of another tool as the schema does.
+fn parse_request(tool: &str, args: Option<JsonObject>) -> Result<RequestIn, ErrorData> {
+    for (field, owner) in ONLY {
+        if *owner != tool && args.as_ref().is_some_and(|a| a.contains_key(*field)) {
+            return Err(ErrorData::invalid_params(format!("{tool}: invalid arguments: unknown field `{field}` (only {owner} takes it)"), None));
+        }
+    }
+    parse(tool, args)
 }
 
 /// `fix --scope`.
@@ -372,11 +344,11 @@ fn tools() -> Vec<Tool> {
             .with_annotations(ToolAnnotations::with_title("Explain a denial").read_only(true).destructive(false).idempotent(true).open_world(false)),
         Tool::new("whoami", "Who is really calling in this runtime (STS GetCallerIdentity): the principal, its role or user, path, permissions boundary, organization.", schema::<NoArgs>())
             .with_annotations(ro("Who am I").idempotent(true)),
-        Tool::new("diagnose", "Diagnose a denied request live: read every policy layer (SCPs, RCPs, boundary, identity, session, trust, resource) and name the layer and statement that decide. Give a message, an event, or action and resource; or a snapshot_id from collect to decide offline.", schema::<DiagnoseIn>())
+        Tool::new("diagnose", "Diagnose a denied request live: read every policy layer (SCPs, RCPs, boundary, identity, session, trust, resource) and name the layer and statement that decide. Give a message, an event, or action and resource; or a snapshot_id from collect to decide offline.", request_schema("diagnose"))
             .with_annotations(ro("Diagnose a denial").idempotent(true)),
-        Tool::new("collect", "Read every policy layer for a denied request and keep it as a snapshot of this session (resource denyctl://snapshots/ID); diagnose can then decide offline with snapshot_id.", schema::<RequestIn>())
+        Tool::new("collect", "Read every policy layer for a denied request and keep it as a snapshot of this session (resource denyctl://snapshots/ID); diagnose can then decide offline with snapshot_id.", request_schema("collect"))
             .with_annotations(ro("Collect the policy layers").idempotent(true)),
-        Tool::new("plan_fix", "Propose the least-privilege fix for a denied request as a plan (nothing is written): the smallest change, checked to make the request allowed and to allow nothing else. Returns a plan id for replay, apply_plan and rollback_plan; the diff is the resource denyctl://plans/ID/diff.", schema::<PlanFixIn>())
+        Tool::new("plan_fix", "Propose the least-privilege fix for a denied request as a plan (nothing is written): the smallest change, checked to make the request allowed and to allow nothing else. Returns a plan id for replay, apply_plan and rollback_plan; the diff is the resource denyctl://plans/ID/diff.", request_schema("plan_fix"))
             .with_annotations(ro("Plan a fix").idempotent(false)),
         Tool::new("replay", "Send a plan's original request again as the caller and say whether AWS allows it now (after apply_plan: the verification; a new denial is the next hop to fix). Mutating requests are only replayed for real when the server allows it.", schema::<ReplayIn>())
             .with_annotations(ToolAnnotations::with_title("Replay the denied request").read_only(false).destructive(false).open_world(true)),
@@ -519,48 +491,37 @@ fn parse<T: for<'de> Deserialize<'de>>(tool: &str, args: Option<JsonObject>) -> 
 }
 
 /// Flags and stdin for a request given as tool arguments.
-#[allow(clippy::too_many_arguments)]
-fn request_flags(
-    server: &Server,
-    message: Option<String>,
-    event: Option<serde_json::Map<String, Value>>,
-    principal: Option<String>,
-    action: Option<String>,
-    resource: Option<String>,
-    resource_account: Option<String>,
-    context: Vec<String>,
-    claims: Option<serde_json::Map<String, Value>>,
-) -> Result<(Vec<String>, Option<String>), String> {
+fn request_flags(server: &Server, a: &RequestIn) -> Result<(Vec<String>, Option<String>), String> {
     let mut args = Vec::new();
     let mut stdin = None;
-    if message.is_some() && event.is_some() {
+    if a.message.is_some() && a.event.is_some() {
         return Err("give message or event, not both".into());
     }
-    if message.is_none() && event.is_none() && action.is_none() {
+    if a.message.is_none() && a.event.is_none() && a.action.is_none() {
         return Err("give the denial message, a CloudTrail event, or the action (and resource)".into());
     }
-    if let Some(m) = message {
-        stdin = Some(m);
+    if let Some(m) = &a.message {
+        stdin = Some(m.clone());
         args.push("-".to_string());
     }
-    if let Some(e) = event {
+    if let Some(e) = &a.event {
         let path = server.state.dir.join("inputs").join(format!("{}.json", server.new_id("event")));
-        write_private(&path, &Value::Object(e).to_string())?;
+        write_private(&path, &Value::Object(e.clone()).to_string())?;
         args.push("--event".into());
         args.push(path.display().to_string());
     }
-    for (flag, v) in [("--principal", principal), ("--action", action), ("--resource", resource), ("--resource-account", resource_account)] {
+    for (flag, v) in [("--principal", &a.principal), ("--action", &a.action), ("--resource", &a.resource), ("--resource-account", &a.resource_account)] {
         if let Some(v) = v {
             args.push(flag.into());
-            args.push(v);
+            args.push(v.clone());
         }
     }
-    for c in context {
+    for c in &a.context {
         args.push(format!("--context={c}"));
     }
-    if let Some(c) = claims {
+    if let Some(c) = &a.claims {
         args.push("--claims".into());
-        args.push(Value::Object(c).to_string());
+        args.push(Value::Object(c.clone()).to_string());
     }
     Ok((args, stdin))
 }
@@ -588,10 +549,10 @@ impl Server {
                 self.json_tool(Verb { args: vec!["whoami".into()], stdin: None, writes: false }, cx, "calling STS", summary_whoami).await
             }
             "diagnose" => {
-                let a: DiagnoseIn = parse(name, args)?;
+                let a: RequestIn = parse_request(name, args)?;
                 let mut verb_args = vec!["diagnose".to_string()];
                 let mut stdin = None;
-                if let Some(id) = a.snapshot_id {
+                if let Some(id) = a.snapshot_id.clone() {
                     if a.message.is_some() || a.event.is_some() || a.action.is_some() || a.resource.is_some() || a.principal.is_some() {
                         return Ok(tool_error("give snapshot_id or a request, not both: the snapshot holds its request"));
                     }
@@ -601,7 +562,7 @@ impl Server {
                     };
                     verb_args.extend(["--snapshot".into(), path]);
                 } else {
-                    match request_flags(self, a.message, a.event, a.principal, a.action, a.resource, a.resource_account, a.context, a.claims) {
+                    match request_flags(self, &a) {
                         Ok((f, s)) => {
                             verb_args.extend(f);
                             stdin = s;
@@ -612,8 +573,8 @@ impl Server {
                 self.json_tool(Verb { args: verb_args, stdin, writes: false }, cx, "reading every policy layer", summary_diagnose).await
             }
             "collect" => {
-                let a: RequestIn = parse(name, args)?;
-                let (flags, stdin) = match request_flags(self, a.message, a.event, a.principal, a.action, a.resource, a.resource_account, a.context, a.claims) {
+                let a: RequestIn = parse_request(name, args)?;
+                let (flags, stdin) = match request_flags(self, &a) {
                     Ok(x) => x,
                     Err(e) => return Ok(tool_error(e)),
                 };
@@ -635,8 +596,8 @@ impl Server {
                 Ok(r)
             }
             "plan_fix" => {
-                let a: PlanFixIn = parse(name, args)?;
-                let (flags, stdin) = match request_flags(self, a.message, a.event, a.principal, a.action, a.resource, a.resource_account, a.context, a.claims) {
+                let a: RequestIn = parse_request(name, args)?;
+                let (flags, stdin) = match request_flags(self, &a) {
                     Ok(x) => x,
                     Err(e) => return Ok(tool_error(e)),
                 };

@@ -1,6 +1,7 @@
 //! One module per verb: each has `run(args, global) -> CmdResult`.
 
 pub mod apply;
+pub mod writes;
 pub mod authz;
 pub mod completion;
 pub mod demo;
