@@ -53,8 +53,9 @@ pub struct ReplayReport {
     /// What to run next.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
-    /// Not replayed for want of consent: exactly what `--allow-write-replay` would write.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Not replayed for want of consent: exactly what `--allow-write-replay` would write (the
+    /// table and the guided session show it; not part of the JSON contract, docs/schema/replay.json).
+    #[serde(skip)]
     pub would_write: Option<String>,
 }
 
