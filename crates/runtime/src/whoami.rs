@@ -87,17 +87,19 @@ fn note(f: Failure, what: &str, out: &mut Vec<String>) -> Result<(), RuntimeErro
     }
 }
 
-/// `whoami` starting in a given wave (so a collection can run it alongside its own calls).
-pub async fn whoami_at(session: &Session, wave: usize) -> Result<Identity, RuntimeError> {
-    let id = session.identity_of(&session.caller, wave).await.map_err(|f| match f {
+/// Why the caller's own identity (sts:GetCallerIdentity) could not be had: AWS kept failing
+/// (a service error), or the caller's credentials are not usable.
+pub(crate) fn caller_failure(session: &Session, f: Failure) -> RuntimeError {
+    match f {
         Failure::Fatal(e) => e,
         Failure::Read(e) if e.is_unavailable() => RuntimeError::Service { call: "sts:GetCallerIdentity".into(), detail: e.to_string() },
-        Failure::Read(e) => RuntimeError::Credentials {
-            role: "caller".into(),
-            source_desc: session.caller.source_desc.clone(),
-            detail: e.to_string(),
-        },
-    })?;
+        Failure::Read(e) => RuntimeError::Credentials { role: "caller".into(), source_desc: session.caller.source_desc.clone(), detail: e.to_string() },
+    }
+}
+
+/// `whoami` starting in a given wave (so a collection can run it alongside its own calls).
+pub async fn whoami_at(session: &Session, wave: usize) -> Result<Identity, RuntimeError> {
+    let id = session.identity_of(&session.caller, wave).await.map_err(|f| caller_failure(session, f))?;
     let p = Principal::parse(&id.arn)
         .map_err(|e| RuntimeError::UnknownPrincipal(format!("STS reported {:?}, which is not a principal ARN: {e}", id.arn)))?;
     let mut out = Identity { arn: id.arn.clone(), account: id.account.clone(), user_id: id.user_id.clone(), ..Default::default() };

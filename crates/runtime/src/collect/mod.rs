@@ -170,15 +170,7 @@ pub async fn collect(session: &Session, plugins: &Registry, opts: &CollectOption
             match given.clone() {
                 Some(p) => Ok((p, 1)),
                 None => {
-                    let id = session.identity_of(&session.caller, 1).await.map_err(|f| match f {
-                        Failure::Fatal(e) => e,
-                        Failure::Read(e) if e.is_unavailable() => RuntimeError::Service { call: "sts:GetCallerIdentity".into(), detail: e.to_string() },
-                        Failure::Read(e) => RuntimeError::Credentials {
-                            role: "caller".into(),
-                            source_desc: session.caller.source_desc.clone(),
-                            detail: e.to_string(),
-                        },
-                    })?;
+                    let id = session.identity_of(&session.caller, 1).await.map_err(|f| whoami::caller_failure(session, f))?;
                     let p = Principal::parse(&id.arn).map_err(|e| RuntimeError::UnknownPrincipal(format!("STS reported {}: {e}", id.arn)))?;
                     Ok::<_, RuntimeError>((p, 2))
                 }
