@@ -27,6 +27,30 @@ pub(super) struct PrincipalLayers {
     pub(super) missing: Option<ReadError>,
 }
 
+/// A role's or user's own record, as read: its tags, its ARN, and its boundary (or why that
+/// could not be read).
+type EntitySide = Result<(BTreeMap<String, String>, String, Result<Option<SourcedPolicy>, Failure>), Failure>;
+
+impl PrincipalLayers {
+    /// Take the role's or user's own record: a role or user that does not exist is `missing`; a
+    /// boundary (or the entity itself) that cannot be read is an unknown boundary layer.
+    fn take_entity(&mut self, side: EntitySide) -> Result<(), RuntimeError> {
+        match side {
+            Ok((tags, arn, b)) => {
+                self.tags = tags;
+                self.entity_arn = Some(arn);
+                match b {
+                    Ok(b) => self.boundary = b,
+                    Err(f) => fatal_or(f, LayerKind::PermissionsBoundary, &mut self.unknown)?,
+                }
+            }
+            Err(Failure::Read(e @ ReadError::NotFound { .. })) => self.missing = Some(e),
+            Err(f) => fatal_or(f, LayerKind::PermissionsBoundary, &mut self.unknown)?,
+        }
+        Ok(())
+    }
+}
+
 pub(super) fn fatal_or(f: Failure, layer: LayerKind, out: &mut Vec<UnknownLayer>) -> Result<(), RuntimeError> {
     match f {
         Failure::Fatal(e) => Err(e),
@@ -206,7 +230,7 @@ impl Session {
         let role_side = async {
             let role = self.role(name, wave).await?;
             let b = self.boundary(role.boundary.clone(), &owner, wave + 1).await;
-            Ok::<_, Failure>((role, b))
+            Ok::<_, Failure>((role.tags, role.arn, b))
         };
         let (role_side, (inl, inl_err), (att, att_err)) =
             futures::join!(role_side, self.inline_policies(Entity::Role, name, wave), self.attached_policies(Entity::Role, name, wave));
@@ -216,18 +240,7 @@ impl Session {
         for f in inl_err.into_iter().chain(att_err) {
             fatal_or(f, LayerKind::Identity, &mut out.unknown)?;
         }
-        match role_side {
-            Ok((role, b)) => {
-                out.tags = role.tags;
-                out.entity_arn = Some(role.arn);
-                match b {
-                    Ok(b) => out.boundary = b,
-                    Err(f) => fatal_or(f, LayerKind::PermissionsBoundary, &mut out.unknown)?,
-                }
-            }
-            Err(Failure::Read(e @ ReadError::NotFound { .. })) => out.missing = Some(e),
-            Err(f) => fatal_or(f, LayerKind::PermissionsBoundary, &mut out.unknown)?,
-        }
+        out.take_entity(role_side)?;
         Ok(out)
     }
 
@@ -237,7 +250,7 @@ impl Session {
         let user_side = async {
             let u = self.user(name, wave).await?;
             let b = self.boundary(u.boundary.clone(), &owner, wave + 1).await;
-            Ok::<_, Failure>((u, b))
+            Ok::<_, Failure>((u.tags, u.arn, b))
         };
         let groups_side = async {
             let groups = match self.groups_of(name, wave).await {
@@ -273,18 +286,7 @@ impl Session {
         for f in inl_err.into_iter().chain(att_err).chain(grp_err) {
             fatal_or(f, LayerKind::Identity, &mut out.unknown)?;
         }
-        match user_side {
-            Ok((u, b)) => {
-                out.tags = u.tags;
-                out.entity_arn = Some(u.arn);
-                match b {
-                    Ok(b) => out.boundary = b,
-                    Err(f) => fatal_or(f, LayerKind::PermissionsBoundary, &mut out.unknown)?,
-                }
-            }
-            Err(Failure::Read(e @ ReadError::NotFound { .. })) => out.missing = Some(e),
-            Err(f) => fatal_or(f, LayerKind::PermissionsBoundary, &mut out.unknown)?,
-        }
+        out.take_entity(user_side)?;
         Ok(out)
     }
 
