@@ -122,7 +122,8 @@ fn record_problem(v: &Value) -> Option<String> {
     None
 }
 
-fn kind_of(v: &Value) -> &'static str {
+/// What kind of JSON value this is, for messages ("a number", "an object").
+pub fn kind_of(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -11,6 +11,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::io::Read;
 
+use denyctl_denial::json_kind as kind_of;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -239,17 +240,6 @@ fn problem(m: &Map<String, Value>) -> Option<String> {
         }
     }
     None
-}
-
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 fn kind_of_text(t: &str) -> &'static str {
