@@ -197,14 +197,9 @@ fn private_dir(p: &Path) -> Result<(), CliError> {
     Ok(())
 }
 
+/// A session file, owner-only and flushed (state::write_private), with a one-sentence error.
 fn write_private(p: &Path, text: &str) -> Result<(), String> {
-    use std::io::Write;
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
-    let mut f = o.open(p).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
-    f.write_all(text.as_bytes()).and_then(|_| f.sync_all()).map_err(|e| format!("cannot write {}: {e}", p.display()))
+    crate::state::write_private(p, text.as_bytes()).map_err(|e| format!("cannot write {}: {e}", p.display()))
 }
 
 // ---------------------------------------------------------------------------------------------
