@@ -234,6 +234,24 @@ fn key_principal(e: &Value) -> String {
     e["userIdentity"]["invokedBy"].as_str().unwrap_or("").to_string()
 }
 
+/// The generated corpus written as local `.json.gz` files under HOME/local: what was planted, every
+/// event, and the folder.
+fn local_corpus(home: &std::path::Path) -> (corpus::Corpus, Vec<Value>, std::path::PathBuf) {
+    let local = home.join("local");
+    let mut events = Vec::new();
+    let spec = corpus::Spec { denials: 300, extra_groups: 6, per_extra_group: 3, noise_per_denial: 1, look_alikes: 9, days: 3, per_file: 100 };
+    let c = corpus::generate(spec, 33, |rel, gz| {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut text).unwrap();
+        let doc: Value = serde_json::from_str(&text).unwrap();
+        events.extend(doc["Records"].as_array().unwrap().iter().cloned());
+        let p = local.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, gz).unwrap();
+    });
+    (c, events, local)
+}
+
 #[test]
 fn athena_query_is_the_recorded_one_and_its_rows_give_the_planted_groups() {
     let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
@@ -248,18 +266,7 @@ fn athena_query_is_the_recorded_one_and_its_rows_give_the_planted_groups() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
 
     // The corpus, as local files and as the engine's grouped rows (seeded through moto's results API).
-    let local = home.path().join("local");
-    let mut events = Vec::new();
-    let spec = corpus::Spec { denials: 300, extra_groups: 6, per_extra_group: 3, noise_per_denial: 1, look_alikes: 9, days: 3, per_file: 100 };
-    let c = corpus::generate(spec, 33, |rel, gz| {
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut text).unwrap();
-        let doc: Value = serde_json::from_str(&text).unwrap();
-        events.extend(doc["Records"].as_array().unwrap().iter().cloned());
-        let p = local.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, gz).unwrap();
-    });
+    let (c, events, local) = local_corpus(home.path());
     let cols = ["account", "principal", "event_source", "event_name", "error_code", "resource", "message_shape", "day", "events", "sessions", "first_seen", "last_seen", "regions", "source_ips", "user_agents", "sample_event_id", "sample_arn", "sample_identity_type", "sample_message"];
     let cell = |v: &str| serde_json::json!({"VarCharValue": v});
     let mut rows = vec![serde_json::json!({"Data": cols.iter().map(|c| cell(c)).collect::<Vec<_>>()})];
@@ -309,4 +316,67 @@ fn athena_query_is_the_recorded_one_and_its_rows_give_the_planted_groups() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains(&format!("skipped athena:{table}: Athena query")) && err.contains("did not finish within 1 s"), "{err}");
+}
+
+#[test]
+fn cloudtrail_lake_query_is_the_recorded_one_and_its_rows_give_the_planted_groups() {
+    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let m = moto::Moto::start();
+    let home = tempfile::tempdir().unwrap();
+    let store = "EXAMPLE-f852-4e8f-8bd1-bcf6cEXAMPLE";
+    let arn = format!("arn:aws:cloudtrail:us-east-1:{}:eventdatastore/{store}", moto::ACCOUNT);
+
+    // The SQL, exactly as recorded; the ARN and the ID name the same store.
+    let expected = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/triage/lake-query.sql")).unwrap();
+    for name in [store, arn.as_str()] {
+        let out = denyctl(&m, home.path(), &["triage", "--cloudtrail-lake", name, "--fold", "--since", "2025-03-01", "--until", "2025-03-03", "--show-query"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+    }
+    let out = denyctl(&m, home.path(), &["triage", "--cloudtrail-lake", "eds; DROP", "--show-query"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1, "{}", String::from_utf8_lossy(&out.stderr));
+
+    // Lake's result rows (lists of one-entry maps, timestamps as `2025-03-01 09:30:00.000`) for the
+    // corpus go through the same reading as the command's (lake_row, then row_event) and give
+    // exactly the planted groups, as the local files do.
+    let (c, events, local) = local_corpus(home.path());
+    let cols = denyctl_triage::query::COLUMNS;
+    let lake_time = |v: &str| format!("{} {}.000", &v[..10], &v[11..19]);
+    let mut t = denyctl_triage::Triage::new(denyctl_triage::Options { fold: true });
+    for r in engine_rows(&events, true) {
+        let cells: Vec<std::collections::HashMap<String, String>> = cols
+            .iter()
+            .zip(r)
+            .map(|(k, v)| {
+                let v = if *k == "first_seen" || *k == "last_seen" { lake_time(&v) } else { v };
+                std::collections::HashMap::from([(k.to_string(), v)])
+            })
+            .collect();
+        let (ev, agg) = denyctl_triage::query::row_event(&denyctl_triage::query::lake_row(cells)).unwrap();
+        t.add_aggregate(&ev, &agg);
+    }
+    let from_lake: Vec<Value> = t.groups().iter().map(|g| serde_json::to_value(g).unwrap()).collect();
+    let planted: BTreeMap<Key, ()> = c.planted.iter().map(|p| ((p.account.clone(), p.principal.clone(), p.action.clone(), p.resource.clone(), p.error_code.clone(), p.count), ())).collect();
+    let got: BTreeMap<Key, ()> = keys(&from_lake).into_keys().map(|k| (k, ())).collect();
+    assert_eq!(got, planted, "Lake's rows give exactly the planted groups");
+    let from_files = groups_of(&denyctl(&m, home.path(), &["triage", "--fold", local.to_str().unwrap(), "-o", "json"]));
+    let (fl, ff) = (keys(&from_lake), keys(&from_files));
+    for (k, l) in &fl {
+        for field in ["first_seen", "last_seen", "sample_event_id", "regions", "per_day"] {
+            assert_eq!(l[field], ff[k][field], "{field} of {k:?}");
+        }
+    }
+
+    // moto has no CloudTrail Lake: the query cannot start. The store is named as skipped with the
+    // reason; with nothing else to read, exit 2; beside local files, those are still triaged.
+    let out = denyctl(&m, home.path(), &["triage", "--cloudtrail-lake", store, "--query-timeout", "5"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!("skipped cloudtrail-lake:{store}: the CloudTrail Lake query could not be started")), "{err}");
+    let out = denyctl(&m, home.path(), &["triage", "--cloudtrail-lake", store, "--fold", local.to_str().unwrap(), "-o", "json"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains(&format!("skipped cloudtrail-lake:{store}:")) && err.contains("1 skipped"), "{err}");
+    assert_eq!(keys(&groups_of(&out)).into_keys().collect::<Vec<_>>(), ff.into_keys().collect::<Vec<_>>());
 }

@@ -121,10 +121,11 @@ pub struct McpArgs {
 
 /// `denyctl triage` (docs/triage.md).
 #[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("engine").args(["athena", "cloudtrail_lake"])))]
 pub struct TriageArgs {
     /// CloudTrail sources: log files and folders (plain or .gz), `aws cloudtrail lookup-events`
     /// output, JSON lines, `s3://BUCKET/PREFIX` of a trail (read as the operator).
-    #[arg(value_name = "SOURCE", required_unless_present = "athena")]
+    #[arg(value_name = "SOURCE", required_unless_present_any = ["athena", "cloudtrail_lake"])]
     pub sources: Vec<String>,
     /// Fold S3 object keys to their prefix, so denials on many objects under one prefix are one group.
     #[arg(long)]
@@ -151,21 +152,26 @@ pub struct TriageArgs {
     /// Group server-side with Athena over this CloudTrail table (`db.table`): only the groups come back.
     #[arg(long, value_name = "TABLE")]
     pub athena: Option<String>,
+    /// Group server-side with CloudTrail Lake over this event data store (its ARN or ID): only the
+    /// groups come back.
+    #[arg(long, value_name = "EVENT_DATA_STORE", conflicts_with = "athena")]
+    pub cloudtrail_lake: Option<String>,
     /// With --athena: the database of the table.
     #[arg(long, value_name = "NAME", requires = "athena")]
     pub database: Option<String>,
     /// With --athena: the workgroup to run in.
     #[arg(long, value_name = "NAME", requires = "athena")]
     pub workgroup: Option<String>,
-    /// With --athena: where Athena writes the results (`s3://…`), unless the workgroup sets it.
-    #[arg(long, value_name = "S3_URL", requires = "athena")]
+    /// Where the engine writes the results (`s3://…`): required by Athena unless the workgroup
+    /// sets it; optional for CloudTrail Lake (a copy of the results).
+    #[arg(long, value_name = "S3_URL", requires = "engine")]
     pub output_location: Option<String>,
-    /// With --athena: print the SQL and stop (run it yourself in the Athena console).
-    #[arg(long, requires = "athena")]
+    /// With --athena or --cloudtrail-lake: print the SQL and stop (run it yourself in the console).
+    #[arg(long, requires = "engine")]
     pub show_query: bool,
-    /// With --athena: how long to wait for the query, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 600, requires = "athena")]
-    pub athena_timeout: u64,
+    /// With --athena or --cloudtrail-lake: how long to wait for the query, in seconds.
+    #[arg(long, visible_alias = "athena-timeout", value_name = "SECONDS", default_value_t = 600, requires = "engine")]
+    pub query_timeout: u64,
 }
 
 /// `denyctl demo`.

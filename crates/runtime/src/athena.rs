@@ -3,6 +3,7 @@
 //! reading of rows are denyctl-triage's (pure).
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use crate::calls::Failure;
@@ -24,7 +25,7 @@ pub struct AthenaRun {
     pub timeout: Duration,
 }
 
-fn failure(f: Failure, what: &str) -> RuntimeError {
+pub(crate) fn failure(f: Failure, what: &str) -> RuntimeError {
     match f {
         Failure::Read(r) => RuntimeError::Unreadable(format!("{what}: {r}")),
         Failure::Fatal(e) => e,
@@ -47,29 +48,25 @@ pub async fn run(session: &Session, q: &AthenaRun, mut each: impl FnMut(HashMap<
     }
     let started = session.call(&session.operator, "athena:StartQueryExecution", "query", 1, start.send()).await.map_err(|f| failure(f, "the Athena query could not be started"))?;
     let id = started.query_execution_id().unwrap_or_default().to_string();
-    let deadline = Instant::now() + q.timeout;
-    let mut pause = Duration::from_millis(100);
-    loop {
+    let finished = wait(q.timeout, || async {
         let st = session
             .call(&session.operator, "athena:GetQueryExecution", &id, 2, client.get_query_execution().query_execution_id(&id).send())
             .await
             .map_err(|f| failure(f, &format!("Athena query {id}")))?;
         let status = st.query_execution().and_then(|e| e.status());
-        match status.and_then(|s| s.state()) {
-            Some(QueryExecutionState::Succeeded) => break,
-            Some(QueryExecutionState::Failed) | Some(QueryExecutionState::Cancelled) => {
+        Ok(match status.and_then(|s| s.state()) {
+            Some(QueryExecutionState::Succeeded) => Wait::Done,
+            Some(s @ (QueryExecutionState::Failed | QueryExecutionState::Cancelled)) => {
                 let why = status.and_then(|s| s.state_change_reason()).unwrap_or("no reason given");
-                let state = status.and_then(|s| s.state()).map(|s| s.as_str().to_string()).unwrap_or_default();
-                return Err(RuntimeError::Unreadable(format!("Athena query {id} {}: {why}", state.to_lowercase())));
+                Wait::Failed(format!("Athena query {id} {}: {why}", s.as_str().to_lowercase()))
             }
-            _ => {}
-        }
-        if Instant::now() >= deadline {
-            let _ = client.stop_query_execution().query_execution_id(&id).send().await;
-            return Err(RuntimeError::Unreadable(format!("Athena query {id} did not finish within {} s (stopped); raise --athena-timeout or narrow --since/--until", q.timeout.as_secs())));
-        }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_secs(2));
+            _ => Wait::Running,
+        })
+    })
+    .await?;
+    if !finished {
+        let _ = client.stop_query_execution().query_execution_id(&id).send().await;
+        return Err(RuntimeError::Unreadable(format!("Athena query {id} did not finish within {} s (stopped); raise --query-timeout or narrow --since/--until", q.timeout.as_secs())));
     }
     let mut token: Option<String> = None;
     let mut names: Vec<String> = Vec::new();
@@ -104,4 +101,37 @@ pub async fn run(session: &Session, q: &AthenaRun, mut each: impl FnMut(HashMap<
         }
     }
     Ok(rows)
+}
+
+/// A query's state, as its engine reports it.
+pub(crate) enum Wait {
+    /// Finished: the results can be read.
+    Done,
+    /// Queued or running.
+    Running,
+    /// Failed or cancelled, with the reason.
+    Failed(String),
+}
+
+/// Ask `check` (backing off from 100 ms to 2 s) until the query is done (true) or `timeout` has
+/// passed (false: the caller stops the query); a failed query is an unreadable source.
+pub(crate) async fn wait<F, Fut>(timeout: Duration, mut check: F) -> Result<bool, RuntimeError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Wait, RuntimeError>>,
+{
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match check().await? {
+            Wait::Done => return Ok(true),
+            Wait::Failed(why) => return Err(RuntimeError::Unreadable(why)),
+            Wait::Running => {}
+        }
+        if Instant::now() >= deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(2));
+    }
 }

@@ -14,6 +14,7 @@ pub mod config;
 pub mod decode;
 pub mod error;
 pub mod federation;
+pub mod lake;
 mod reads;
 pub mod replay;
 pub mod resource;

@@ -67,11 +67,42 @@ fn valid_day(s: &str) -> bool {
     s.len() == 10 && s.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() })
 }
 
-/// The SQL (Athena engine v3 / Trino). Errors name a bad table or date.
+/// Where the grouping query runs: the two engines differ only in the table they read and in the
+/// type of `eventTime` (a string in Athena's CloudTrail table, a timestamp in CloudTrail Lake).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// Athena (engine v3) over a CloudTrail table.
+    Athena,
+    /// CloudTrail Lake over an event data store.
+    Lake,
+}
+
+/// The SQL Athena (engine v3 / Trino) runs. Errors name a bad table or date.
 pub fn athena_sql(q: &QuerySpec) -> Result<String, String> {
     if !valid_table(&q.table) {
         return Err(format!("{}: not a table name (letters, digits, _ and -, as db.table)", q.table));
     }
+    grouping_sql(q, Engine::Athena, &q.table)
+}
+
+/// The SQL CloudTrail Lake runs; `q.table` is the event data store, as its ARN or the ID part of
+/// it. Errors name a bad event data store or date.
+pub fn lake_sql(q: &QuerySpec) -> Result<String, String> {
+    let id = event_data_store_id(&q.table).ok_or_else(|| format!("{}: not an event data store (its ARN, or the ID at the end of it)", q.table))?;
+    grouping_sql(q, Engine::Lake, id)
+}
+
+/// The ID of an event data store given as its ID or its ARN
+/// (`arn:aws:cloudtrail:REGION:ACCOUNT:eventdatastore/ID`).
+pub fn event_data_store_id(s: &str) -> Option<&str> {
+    let id = match s.strip_prefix("arn:") {
+        Some(_) => s.rsplit_once(":eventdatastore/")?.1,
+        None => s,
+    };
+    (id.len() >= 3 && id.len() <= 256 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')).then_some(id)
+}
+
+fn grouping_sql(q: &QuerySpec, engine: Engine, from: &str) -> Result<String, String> {
     let (denials, looks) = denyctl_denial::error_codes();
     let codes: Vec<String> = denials.iter().chain(looks.iter()).map(|c| quote(c)).collect();
     let mut resource = "coalesce(regexp_extract(errormessage, 'on resource: \"?(arn:[^\" ]+)', 1), element_at(resources, 1).arn)".to_string();
@@ -79,19 +110,28 @@ pub fn athena_sql(q: &QuerySpec) -> Result<String, String> {
         resource = format!("regexp_replace({resource}, '^(arn:[^:]+:s3:::[^/]+/(?:.*/)?)[^/]*$', '$1*')");
     }
     let mut filter = format!("errorcode IN ({})", codes.join(", "));
-    for (day, op, flag) in [(&q.since, ">=", "--since"), (&q.until, "<", "--until")] {
+    for (day, last, flag) in [(&q.since, false, "--since"), (&q.until, true, "--until")] {
         if let Some(d) = day {
             if !valid_day(d) {
                 return Err(format!("{flag} {d}: expected a date as YYYY-MM-DD"));
             }
-            // --until is inclusive: everything before the next day (a string compare on ISO times).
-            let bound = if op == "<" { format!("{d}T23:59:59Z") } else { d.clone() };
-            let op = if op == "<" { "<=" } else { op };
+            // Both bounds inclusive. Athena compares ISO strings; Lake compares timestamps.
+            let bound = match (engine, last) {
+                (Engine::Athena, false) => d.clone(),
+                (Engine::Athena, true) => format!("{d}T23:59:59Z"),
+                (Engine::Lake, false) => format!("{d} 00:00:00"),
+                (Engine::Lake, true) => format!("{d} 23:59:59"),
+            };
+            let op = if last { "<=" } else { ">=" };
             filter.push_str(&format!("\n    AND eventtime {op} {}", quote(&bound)));
         }
     }
+    let (by, day) = match engine {
+        Engine::Athena => ("the engine", "substr(eventtime, 1, 10)"),
+        Engine::Lake => ("CloudTrail Lake", "date_format(eventtime, '%Y-%m-%d')"),
+    };
     Ok(format!(
-        "-- denyctl triage: CloudTrail denials grouped by the engine (docs/triage.md)
+        "-- denyctl triage: CloudTrail denials grouped by {by} (docs/triage.md)
 WITH denials AS (
   SELECT
     recipientaccountid AS account,
@@ -101,9 +141,9 @@ WITH denials AS (
     errorcode AS error_code,
     {resource} AS resource,
     regexp_replace(regexp_replace(coalesce(errormessage, ''), 'Encoded authorization failure message: .*', 'Encoded authorization failure message:'), 'arn:[^ \"]+', 'ARN') AS message_shape,
-    substr(eventtime, 1, 10) AS day,
+    {day} AS day,
     eventtime, eventid, useridentity.arn AS arn, useridentity.type AS identity_type, errormessage, awsregion, sourceipaddress, useragent
-  FROM {table}
+  FROM {from}
   WHERE {filter}
 )
 SELECT account, principal, event_source, event_name, error_code, resource, message_shape, day,
@@ -121,9 +161,32 @@ SELECT account, principal, event_source, event_name, error_code, resource, messa
 FROM denials
 GROUP BY account, principal, event_source, event_name, error_code, resource, message_shape, day
 ORDER BY events DESC
-",
-        table = q.table
+"
     ))
+}
+
+/// A CloudTrail Lake result row (a list of one-entry column → value maps, in SELECT order) as a
+/// row of column → value, its timestamps (`2025-03-01 09:30:00.000`) written as CloudTrail writes
+/// `eventTime` (`2025-03-01T09:30:00Z`), so it reads like an Athena row.
+pub fn lake_row(cells: Vec<HashMap<String, String>>) -> HashMap<String, String> {
+    let mut row: HashMap<String, String> = cells.into_iter().flatten().collect();
+    for k in ["first_seen", "last_seen"] {
+        if let Some(v) = row.get_mut(k) {
+            *v = iso_time(v);
+        }
+    }
+    row
+}
+
+/// `YYYY-MM-DD HH:MM:SS[.fff]` as `YYYY-MM-DDTHH:MM:SSZ`; anything else as it is.
+fn iso_time(v: &str) -> String {
+    let b = v.as_bytes();
+    let shaped = b.len() >= 19 && b[10] == b' ' && b[13] == b':' && b[16] == b':' && v.is_char_boundary(19) && v[19..].bytes().all(|c| c == b'.' || c.is_ascii_digit());
+    if shaped {
+        format!("{}T{}Z", &v[..10], &v[11..19])
+    } else {
+        v.to_string()
+    }
 }
 
 /// One result row's statistics.
@@ -223,6 +286,36 @@ mod tests {
         assert!(sql.contains("s3:::"), "folds object keys");
         assert!(athena_sql(&QuerySpec { table: "x; DROP TABLE y".into(), ..QuerySpec::default() }).is_err());
         assert!(athena_sql(&QuerySpec { table: "t".into(), since: Some("2025-3-1".into()), ..QuerySpec::default() }).is_err());
+    }
+
+    #[test]
+    fn lake_sql_reads_an_event_data_store_with_timestamp_bounds() {
+        let spec = |t: &str| QuerySpec { table: t.into(), fold: false, since: Some("2025-03-01".into()), until: Some("2025-03-03".into()) };
+        let arn = "arn:aws:cloudtrail:us-east-1:111122223333:eventdatastore/EXAMPLE-f852-4e8f-8bd1-bcf6cEXAMPLE";
+        let sql = lake_sql(&spec(arn)).unwrap();
+        assert!(sql.contains("FROM EXAMPLE-f852-4e8f-8bd1-bcf6cEXAMPLE\n"), "{sql}");
+        assert!(sql.contains("eventtime >= '2025-03-01 00:00:00'") && sql.contains("eventtime <= '2025-03-03 23:59:59'"));
+        assert!(sql.contains("date_format(eventtime, '%Y-%m-%d') AS day"));
+        assert_eq!(lake_sql(&spec("EXAMPLE-f852")).unwrap().replace("EXAMPLE-f852\n", "X\n"), lake_sql(&spec(arn)).unwrap().replace("EXAMPLE-f852-4e8f-8bd1-bcf6cEXAMPLE\n", "X\n"));
+        for bad in ["", "ab", "x; DROP", "arn:aws:cloudtrail:us-east-1:1:trail/t", "eds id"] {
+            assert!(lake_sql(&spec(bad)).is_err(), "{bad}");
+        }
+        // The Athena query is unchanged by the Lake dialect beside it.
+        let athena = athena_sql(&QuerySpec { table: "t".into(), ..spec("t") }).unwrap();
+        assert!(athena.contains("substr(eventtime, 1, 10) AS day") && athena.contains("eventtime <= '2025-03-03T23:59:59Z'"));
+    }
+
+    #[test]
+    fn lake_rows_read_like_athena_rows() {
+        let cells = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| HashMap::from([(k.to_string(), v.to_string())])).collect::<Vec<_>>();
+        let row = lake_row(cells(&[("account", "1"), ("first_seen", "2025-03-01 09:30:00.000"), ("last_seen", "2025-03-02 10:00:01"), ("events", "3")]));
+        assert_eq!(row["first_seen"], "2025-03-01T09:30:00Z");
+        assert_eq!(row["last_seen"], "2025-03-02T10:00:01Z");
+        assert_eq!((row["account"].as_str(), row["events"].as_str()), ("1", "3"));
+        // Already ISO, or not a time at all: left as it is (row_event then judges it).
+        for v in ["2025-03-01T09:30:00Z", "yesterday", "2025-03-01 09:30:00 UTC", "2025-03-01 09:30:00.0é"] {
+            assert_eq!(lake_row(cells(&[("first_seen", v)]))["first_seen"], v);
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use denyctl_triage::query::Engine;
 use denyctl_triage::{Group, Options, Summary, Triage};
 
 use crate::cli::{GlobalArgs, TriageArgs};
@@ -49,17 +50,21 @@ pub fn run(a: &TriageArgs, g: &GlobalArgs) -> CmdResult {
         }
     }
     counters.total.store(files.len() as u64, Ordering::Relaxed);
-    if let Some(table) = &a.athena {
-        let spec = denyctl_triage::query::QuerySpec { table: table.clone(), fold: a.fold, since: a.since.clone(), until: a.until.clone() };
-        let sql = denyctl_triage::query::athena_sql(&spec).map_err(CliError::Input)?;
+    if let Some((engine, name)) = a.athena.as_ref().map(|t| (Engine::Athena, t)).or(a.cloudtrail_lake.as_ref().map(|e| (Engine::Lake, e))) {
+        let spec = denyctl_triage::query::QuerySpec { table: name.clone(), fold: a.fold, since: a.since.clone(), until: a.until.clone() };
+        let sql = match engine {
+            Engine::Athena => denyctl_triage::query::athena_sql(&spec),
+            Engine::Lake => denyctl_triage::query::lake_sql(&spec),
+        }
+        .map_err(CliError::Input)?;
         if a.show_query {
             print!("{sql}");
             return Ok(exit::OK);
         }
-        read_athena(&sql, a, g, &mut triage)?;
+        read_engine(engine, &sql, a, g, &mut triage)?;
     }
     let days = denyctl_runtime::trail::date_range(a.since.as_deref(), a.until.as_deref()).map_err(CliError::Input)?;
-    if days.is_some() && urls.is_empty() && a.athena.is_none() {
+    if days.is_some() && urls.is_empty() && a.athena.is_none() && a.cloudtrail_lake.is_none() {
         return Err(CliError::Input("--since/--until choose the date prefixes of s3:// sources; give one".into()));
     }
     let read = std::thread::scope(|s| {
@@ -226,23 +231,21 @@ fn read_s3(urls: &[(String, String, String)], days: Option<&[String]>, g: &Globa
     })
 }
 
-/// Run the grouping query on Athena and merge its rows (each row's sample event read by explain's reader).
-fn read_athena(sql: &str, a: &TriageArgs, g: &GlobalArgs, t: &mut Triage) -> Result<(), CliError> {
-    let table = a.athena.clone().unwrap_or_default();
-    let run = denyctl_runtime::athena::AthenaRun {
-        sql: sql.to_string(),
-        database: a.database.clone(),
-        workgroup: a.workgroup.clone(),
-        output_location: a.output_location.clone(),
-        timeout: Duration::from_secs(a.athena_timeout),
+/// Run the grouping query on Athena or CloudTrail Lake and merge its rows (each row's sample event
+/// read by explain's reader).
+fn read_engine(engine: Engine, sql: &str, a: &TriageArgs, g: &GlobalArgs, t: &mut Triage) -> Result<(), CliError> {
+    use denyctl_runtime::{athena, lake};
+    let timeout = Duration::from_secs(a.query_timeout);
+    let (source, what) = match engine {
+        Engine::Athena => (format!("athena:{}", a.athena.as_deref().unwrap_or_default()), "Athena"),
+        Engine::Lake => (format!("cloudtrail-lake:{}", a.cloudtrail_lake.as_deref().unwrap_or_default()), "CloudTrail Lake"),
     };
     let profiles = super::live::profiles(g);
-    let _progress = super::live::Progress::start(g, &format!("running the grouping query on Athena ({table})"));
-    let source = format!("athena:{table}");
+    let _progress = super::live::Progress::start(g, &format!("running the grouping query on {what} ({source})"));
     let res = super::live::block_on(async {
         let session = denyctl_runtime::Session::new(&profiles).await;
         let mut n = 0u64;
-        let r = denyctl_runtime::athena::run(&session, &run, |row| {
+        let mut add = |row: std::collections::HashMap<String, String>| {
             n += 1;
             match denyctl_triage::query::row_event(&row) {
                 Ok((ev, agg)) => {
@@ -250,9 +253,23 @@ fn read_athena(sql: &str, a: &TriageArgs, g: &GlobalArgs, t: &mut Triage) -> Res
                 }
                 Err(e) => t.record_skipped(format!("{source}: row {n}"), e),
             }
-        })
-        .await;
-        r
+        };
+        match engine {
+            Engine::Athena => {
+                let run = athena::AthenaRun {
+                    sql: sql.to_string(),
+                    database: a.database.clone(),
+                    workgroup: a.workgroup.clone(),
+                    output_location: a.output_location.clone(),
+                    timeout,
+                };
+                athena::run(&session, &run, add).await
+            }
+            Engine::Lake => {
+                let run = lake::LakeRun { sql: sql.to_string(), delivery: a.output_location.clone(), timeout };
+                lake::run(&session, &run, |cells| add(denyctl_triage::query::lake_row(cells))).await
+            }
+        }
     })?;
     match res {
         Ok(_) => t.source_read(0),
