@@ -363,7 +363,16 @@ fn org_snapshot_decides_every_group_as_diagnose_does() {
         let by: Vec<&str> = l["denied_by"].as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect();
         let want_by = if by.is_empty() { Value::Null } else { Value::from(by.join(",")) };
         assert_eq!((&g["verdict"]["decision"], &g["verdict"]["denied_by"]), (&l["decision"], &want_by), "{principal} {}: snapshot {:#} live {l:#}", g["action"], g["verdict"]);
-        eprintln!("same verdict: {principal} {} {resource}: {} {}", g["action"], l["decision"], want_by);
+        // And the plan `fix` makes live: the same change ids and status.
+        let plan = o.denyctl(&testing(), &["--profile", profile, "--org-profile", "mgmt", "fix", "--dry-run", "--principal", principal, "--action", g["action"].as_str().unwrap(), "--resource", resource, "-o", "json"]);
+        let p = plan.json();
+        let ids: Vec<&Value> = p["changes"].as_array().unwrap().iter().map(|c| &c["id"]).collect();
+        assert_eq!(g["verdict"]["plan_changes"].as_array().unwrap().iter().collect::<Vec<_>>(), ids, "{principal} {}: {:#} vs {p:#}", g["action"], g["verdict"]);
+        assert_eq!(g["verdict"]["plan_status"], p["status"], "{principal} {}", g["action"]);
+        let diff = o.denyctl(&testing(), &["--profile", profile, "--org-profile", "mgmt", "fix", "--dry-run", "--principal", principal, "--action", g["action"].as_str().unwrap(), "--resource", resource, "-o", "diff"]);
+        assert!(!diff.stdout.is_empty(), "{}", diff.stderr);
+        assert_eq!(g["verdict"]["plan_diff"].as_str().unwrap(), diff.stdout, "{principal} {}: the same change", g["action"]);
+        eprintln!("same verdict: {principal} {} {resource}: {} {}, plan {:?}", g["action"], l["decision"], want_by, ids);
         compared += 1;
     }
     assert!(compared >= 8, "{compared} groups compared");
