@@ -278,6 +278,7 @@ fn org_snapshot_decides_every_group_as_diagnose_does() {
     o.moto.set_auth(false);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert!(run.stderr.contains(&format!("skipped account {}: the member role cannot be entered", o.c)), "{}", run.stderr);
+    eprintln!("collect --org: {}", run.stderr);
     let m = run.json();
     assert_eq!(m, { let mut x = read(&snap.join("manifest.json")); x.as_object_mut().unwrap().shift_insert(0, "schema_version".into(), m["schema_version"].clone()); x });
     assert_eq!(m["format"], "denyctl-org-snapshot/1");
@@ -406,4 +407,84 @@ fn org_snapshot_decides_every_group_as_diagnose_does() {
     // An existing folder is never written over; nothing readable: exit 2.
     let again = o.denyctl(&o.admin, &["collect", "--org", snap.to_str().unwrap()]);
     assert_eq!(again.code, 2, "{}", again.stderr);
+}
+
+fn policy_file(name: &str) -> String {
+    std::fs::read_to_string(common::repo().join("docs/policies").join(name)).unwrap()
+}
+
+/// docs/policies: a management-account user with only org-reader.json and reader.json, member roles
+/// with only reader.json, IAM enforced: collect --org reads every account with no call denied.
+#[test]
+fn org_reader_and_reader_policies_are_enough_for_collect_org() {
+    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let o = rt.block_on(seed());
+    let groups = o.path("groups.json");
+    let trail = o.path("trail");
+    write_corpus(&o, &trail);
+    let t = o.denyctl(&testing(), &["triage", "--fold", trail.to_str().unwrap(), "-o", "json"]);
+    std::fs::write(&groups, &t.stdout).unwrap();
+    let lp = rt.block_on(async {
+        let ep = o.moto.endpoint.clone();
+        let mcfg = sdk(&ep, &testing()).await;
+        let sts = aws_sdk_sts::Client::new(&mcfg);
+        // moto checks three S3 setting reads as s3:ListBucket (see tests/least_privilege.rs): that only, for moto.
+        let moto_names = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::*"}]}).to_string();
+        for acct in [&o.a, &o.b, &o.c] {
+            let iam = aws_sdk_iam::Client::new(&sdk(&ep, &assume(&sts, acct).await).await);
+            let _ = iam.delete_role_policy().role_name("OrganizationAccountAccessRole").policy_name("admin").send().await;
+            iam.put_role_policy().role_name("OrganizationAccountAccessRole").policy_name("reader").policy_document(policy_file("reader.json")).send().await.unwrap();
+            iam.put_role_policy().role_name("OrganizationAccountAccessRole").policy_name("moto-names").policy_document(&moto_names).send().await.unwrap();
+        }
+        let iam = aws_sdk_iam::Client::new(&mcfg);
+        iam.create_user().user_name("lp-org").send().await.unwrap();
+        for f in ["org-reader.json", "reader.json"] {
+            let p = iam.create_policy().policy_name(format!("lp-{}", f.trim_end_matches(".json"))).policy_document(policy_file(f)).send().await.unwrap();
+            iam.attach_user_policy().user_name("lp-org").policy_arn(p.policy().unwrap().arn().unwrap()).send().await.unwrap();
+        }
+        let keys = |k: aws_sdk_iam::operation::create_access_key::CreateAccessKeyOutput| {
+            let k = k.access_key().unwrap();
+            Keys { id: k.access_key_id().into(), secret: k.secret_access_key().into(), token: None }
+        };
+        // A user with org-reader.json only: it can read the organization but no account.
+        iam.create_user().user_name("org-only").send().await.unwrap();
+        iam.put_user_policy().user_name("org-only").policy_name("org").policy_document(policy_file("org-reader.json")).send().await.unwrap();
+        (keys(iam.create_access_key().user_name("lp-org").send().await.unwrap()), keys(iam.create_access_key().user_name("org-only").send().await.unwrap()))
+    });
+    let (lp, org_only) = lp;
+    let snap = o.path("lp-snap");
+    o.moto.set_auth(true);
+    let run = o.denyctl(&lp, &["collect", "--org", snap.to_str().unwrap(), "--resources-from", groups.to_str().unwrap(), "-o", "json"]);
+    // Another member role, which the policy does not let it enter: the members are skipped, the
+    // management account is still read and written.
+    let other = o.path("other-role");
+    let partial = o.denyctl(&lp, &["collect", "--org", other.to_str().unwrap(), "--member-role", "Auditor", "-o", "json"]);
+    // No account readable at all: exit 2, nothing written.
+    let none = o.path("none");
+    let nothing = o.denyctl(&org_only, &["collect", "--org", none.to_str().unwrap(), "--member-role", "Auditor"]);
+    o.moto.set_auth(false);
+    assert_eq!(partial.code, 0, "{}", partial.stderr);
+    let pm = partial.json();
+    let skipped: Vec<&str> = pm["accounts"].as_array().unwrap().iter().filter(|a| a["skipped"].is_string()).map(|a| a["id"].as_str().unwrap()).collect();
+    assert_eq!(skipped.len(), 3, "{pm:#}");
+    assert!(!skipped.contains(&o.mgmt.as_str()) && other.join(format!("accounts/{}.json", o.mgmt)).is_file());
+    assert!(partial.stderr.contains(&format!("skipped account {}: the member role cannot be entered: sts:AssumeRole on arn:aws:iam::{}:role/Auditor was denied", o.a, o.a)), "{}", partial.stderr);
+    assert_eq!(nothing.code, 2, "{}", nothing.stderr);
+    assert!(nothing.stderr.contains("no account of") && nothing.stderr.contains("nothing written"), "{}", nothing.stderr);
+    assert!(!none.exists(), "nothing written");
+    assert!(std::fs::read_dir(o.home.path()).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().contains(".tmp-")), "no temporary folder left");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let m = run.json();
+    assert!(m["accounts"].as_array().unwrap().iter().all(|a| a["file"].is_string()), "every account read: {m:#}");
+    assert_eq!(m["calls"].get("failed"), None, "organization reads: {m:#}");
+    for id in [&o.mgmt, &o.a, &o.b, &o.c] {
+        let f = read(&snap.join(format!("accounts/{id}.json")));
+        let failed: Vec<&Value> = f["calls"]["failed"].as_array().into_iter().flatten().filter(|c| c["result"] != "not found").collect();
+        assert!(failed.is_empty(), "account {id}: {failed:#?}");
+        for r in f["resources"].as_array().unwrap() {
+            let denied: Vec<&Value> = r["unknown"].as_array().into_iter().flatten().filter(|u| u["reason"].as_str().unwrap_or("").contains("denied")).collect();
+            assert!(denied.is_empty(), "{}: {denied:#?}", r["resource"]);
+        }
+    }
 }
