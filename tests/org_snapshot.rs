@@ -480,6 +480,7 @@ fn org_reader_and_reader_policies_are_enough_for_collect_org() {
     assert_eq!(m["calls"].get("failed"), None, "organization reads: {m:#}");
     for id in [&o.mgmt, &o.a, &o.b, &o.c] {
         let f = read(&snap.join(format!("accounts/{id}.json")));
+        eprintln!("account {id}: {} calls for {} roles, {} users, {} resources", f["calls"]["count"], f["roles"].as_array().unwrap().len(), f["users"].as_array().unwrap().len(), f["resources"].as_array().unwrap().len());
         let failed: Vec<&Value> = f["calls"]["failed"].as_array().into_iter().flatten().filter(|c| c["result"] != "not found").collect();
         assert!(failed.is_empty(), "account {id}: {failed:#?}");
         for r in f["resources"].as_array().unwrap() {

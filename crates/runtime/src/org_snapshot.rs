@@ -228,9 +228,10 @@ impl OrgSnapshot {
         dir.join(MANIFEST).is_file()
     }
 
-    /// Load the manifest, the tree and every account file; an account file that cannot be read
-    /// makes that account unusable (its reason kept), not the snapshot.
-    pub fn load(dir: &Path) -> Result<OrgSnapshot, SnapshotError> {
+    /// Load the manifest, the tree and the account files (only those in `only`, when given: the
+    /// accounts a batch of requests names); an account file that cannot be read makes that
+    /// account unusable (its reason kept), not the snapshot.
+    pub fn load(dir: &Path, only: Option<&std::collections::BTreeSet<String>>) -> Result<OrgSnapshot, SnapshotError> {
         let raw: Json = read_json(&dir.join(MANIFEST)).map_err(|e| SnapshotError::Shape(format!("not an organization snapshot: {e}")))?;
         match raw.get("format").and_then(Json::as_str) {
             Some(ORG_FORMAT) => {}
@@ -241,6 +242,10 @@ impl OrgSnapshot {
         let tree: OrgTree = read_json(&dir.join("org.json")).map_err(SnapshotError::Shape)?;
         let mut accounts = BTreeMap::new();
         for a in &manifest.accounts {
+            if only.is_some_and(|o| !o.contains(&a.id)) {
+                accounts.insert(a.id.clone(), Err("was not loaded (no request named it)".to_string()));
+                continue;
+            }
             let got = match (&a.file, &a.skipped) {
                 (Some(f), _) => read_json::<AccountFile>(&dir.join(f))
                     .and_then(|af| if af.account == a.id { Ok(af) } else { Err(format!("{f} is the file of account {}", af.account)) })

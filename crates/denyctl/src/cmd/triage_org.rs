@@ -33,8 +33,20 @@ fn verdict(org: &OrgSnapshot, g: &Group, source: &str) -> serde_json::Value {
 
 /// Decide every group from the organization snapshot in DIR, one worker per core.
 pub fn decide(groups: &mut [Group], dir: &str) -> Result<(), CliError> {
-    let org = OrgSnapshot::load(Path::new(dir)).map_err(|e| CliError::input(dir, e))?;
-    for (id, why) in org.accounts.iter().filter_map(|(id, a)| a.as_ref().err().map(|w| (id, w))) {
+    // Only the account files the groups name are read: the principals' and the resources' accounts.
+    let mut needed = std::collections::BTreeSet::new();
+    for g in groups.iter() {
+        needed.insert(g.account.clone());
+        for arn in std::iter::once(g.principal.as_str()).chain(g.resource.as_deref()) {
+            if let Ok(a) = denyctl_policy::Arn::parse(arn) {
+                if a.account.len() == 12 {
+                    needed.insert(a.account);
+                }
+            }
+        }
+    }
+    let org = OrgSnapshot::load(Path::new(dir), Some(&needed)).map_err(|e| CliError::input(dir, e))?;
+    for (id, why) in org.accounts.iter().filter(|(id, _)| needed.contains(*id)).filter_map(|(id, a)| a.as_ref().err().map(|w| (id, w))) {
         eprintln!("denyctl: snapshot {dir}: account {id} {why}");
     }
     let source = format!("{dir} (organization snapshot of {})", org.manifest.collected_at);
