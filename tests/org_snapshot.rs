@@ -320,6 +320,7 @@ fn org_snapshot_decides_every_group_as_diagnose_does() {
     let d = o.denyctl(&testing(), &["triage", "--fold", trail.to_str().unwrap(), "--snapshot", snap.to_str().unwrap(), "-o", "json"]);
     assert_eq!(d.code, 0, "{}", d.stderr);
     let decided = d.json();
+    assert!(d.stderr.contains(&format!("groups decided from the organization snapshot {}; 2 not in it", snap.display())), "carol's and the service's: {}", d.stderr);
     let groups = decided.as_array().unwrap();
     assert_eq!(groups.len(), planted.len());
     let find = |who: &str, action: &str| groups.iter().find(|g| g["principal"].as_str().unwrap().ends_with(who) && g["action"] == action).unwrap_or_else(|| panic!("{who} {action}"));

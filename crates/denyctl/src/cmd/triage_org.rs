@@ -62,5 +62,7 @@ pub fn decide(groups: &mut [Group], dir: &str) -> Result<(), CliError> {
             });
         }
     });
+    let outside = groups.iter().filter(|g| g.verdict.as_ref().and_then(|v| v["error"].as_str()).is_some_and(|e| e.starts_with("not in snapshot"))).count();
+    eprintln!("triage: {} groups decided from the organization snapshot {dir}; {outside} not in it", groups.len() - outside);
     Ok(())
 }
