@@ -365,6 +365,20 @@ fn org_snapshot_decides_every_group_as_diagnose_does() {
         let by: Vec<&str> = l["denied_by"].as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect();
         let want_by = if by.is_empty() { Value::Null } else { Value::from(by.join(",")) };
         assert_eq!((&g["verdict"]["decision"], &g["verdict"]["denied_by"]), (&l["decision"], &want_by), "{principal} {}: snapshot {:#} live {l:#}", g["action"], g["verdict"]);
+        // The same layers unknown, and the deciding statement is one live names.
+        let mut unknown_live: Vec<&str> = l["unknown_layers"].as_array().into_iter().flatten().map(|u| u["layer"].as_str().unwrap()).collect();
+        let mut unknown_snap: Vec<&str> = g["verdict"]["unknown_layers"].as_array().unwrap().iter().map(|u| u.as_str().unwrap()).collect();
+        unknown_live.sort();
+        unknown_live.dedup();
+        unknown_snap.sort();
+        unknown_snap.dedup();
+        assert_eq!(unknown_snap, unknown_live, "{principal} {}", g["action"]);
+        if let Some((policy, sid)) = g["verdict"]["statement"].as_str().and_then(|s| s.split_once('#')) {
+            let named = l["layers"].as_array().unwrap().iter().flat_map(|x| x["deciding"].as_array().into_iter().flatten()).any(|d| {
+                d["policy"] == policy && (d["sid"] == sid || sid == format!("statement {}", d["index"].as_u64().unwrap_or(0) + 1))
+            });
+            assert!(named, "{principal} {}: {policy}#{sid} not among live's deciding statements: {l:#}", g["action"]);
+        }
         // And the plan `fix` makes live: the same change ids and status.
         let plan = o.denyctl(&testing(), &["--profile", profile, "--org-profile", "mgmt", "fix", "--dry-run", "--principal", principal, "--action", g["action"].as_str().unwrap(), "--resource", resource, "-o", "json"]);
         let p = plan.json();
