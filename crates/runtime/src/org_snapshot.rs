@@ -420,7 +420,7 @@ impl OrgSnapshot {
                     Vec::new(),
                 ),
                 None => {
-                    unknown.push(UnknownLayer { layer: LayerKind::Resource, reason: format!("role {name} is not in the snapshot of account {account}") });
+                    unknown.push(UnknownLayer { layer: LayerKind::Resource, reason: format!("the trust policy of role {name} is not in the snapshot of account {account}") });
                     (None, Vec::new())
                 }
             };

@@ -5,14 +5,16 @@
 //! One type, [`Session`], does the reading; the layers are split by who owns them:
 //! [`principal`] (identity policies, boundary, groups), [`org`] (SCPs, RCPs), [`trust`] (a role's
 //! trust policy as the resource layer of `sts:AssumeRole*`) and [`resource`] (resource policies
-//! through the plugins). The single memoized reads they share are in `crate::reads`.
+//! through the plugins). The single memoized reads they share are in `crate::reads`. [`account`]
+//! reads a whole organization with the same readers (`collect --org`).
 
 mod account;
-pub(crate) use org::org_paths;
 mod org;
 mod principal;
 mod resource;
 mod trust;
+
+pub(crate) use org::org_paths;
 
 use std::collections::HashSet;
 

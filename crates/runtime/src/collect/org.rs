@@ -98,7 +98,7 @@ pub(crate) fn org_paths(org_id: &str, root_and_ous: &[&str]) -> String {
     format!("{org_id}/{}/", root_and_ous.join("/"))
 }
 
-pub(crate) fn org_unknown_reason(e: &ReadError) -> String {
+fn org_unknown_reason(e: &ReadError) -> String {
     format!(
         "{e}. SCPs and RCPs are read with organizations:DescribeOrganization, ListParents, ListPoliciesForTarget and \
          DescribePolicy, from the management account or a delegated administrator (--org-profile)"
