@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value as Json;
 
-const KINDS: &[&str] = &["explain", "whoami", "diagnose", "snapshot", "plan", "apply", "replay", "rollback", "simulate", "plugin-list", "triage"];
+const KINDS: &[&str] = &["explain", "whoami", "diagnose", "snapshot", "plan", "apply", "replay", "rollback", "simulate", "plugin-list", "triage", "org-snapshot"];
 
 fn denyctl(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
     use std::io::Write;

@@ -38,6 +38,9 @@ pub fn kind_of(args: &[&str]) -> Option<&'static str> {
         return None;
     }
     let verb = args.iter().find(|a| KINDS.iter().any(|(v, _)| v == *a))?;
+    if *verb == "collect" && args.contains(&"--org") {
+        return Some("org-snapshot");
+    }
     KINDS.iter().find(|(v, _)| v == verb).map(|(_, k)| *k)
 }
 

@@ -67,8 +67,8 @@ pub enum Command {
     #[command(after_help = "Examples:\n  denyctl whoami\n  denyctl whoami --caller-profile ci -o json")]
     Whoami,
     /// Fetch every policy layer for a request and write a snapshot (for offline diagnosis).
-    #[command(after_help = "Examples:\n  denyctl collect --action s3:PutObject --resource arn:aws:s3:::bucket/key -o json > snapshot.json\n  denyctl collect 'User: arn:aws:sts::111122223333:assumed-role/ci/run is not authorized to perform: ec2:RunInstances' -o json")]
-    Collect(RequestArgs),
+    #[command(after_help = "Examples:\n  denyctl collect --action s3:PutObject --resource arn:aws:s3:::bucket/key -o json > snapshot.json\n  denyctl collect 'User: arn:aws:sts::111122223333:assumed-role/ci/run is not authorized to perform: ec2:RunInstances' -o json\n  denyctl triage trail/ -o json > groups.json && denyctl collect --org org-snapshot/ --resources-from groups.json")]
+    Collect(CollectArgs),
     /// Diagnose a denial live: who is calling, every layer fetched, the denying statement named.
     #[command(after_help = "Examples:\n  denyctl diagnose 'User: arn:aws:sts::111122223333:assumed-role/ci/run is not authorized to perform: s3:PutObject on resource: arn:aws:s3:::b/k'\n  denyctl diagnose --action iam:ListUsers --resource '*'\n  denyctl diagnose --snapshot snapshot.json -o json\n  denyctl diagnose --action sts:AssumeRoleWithWebIdentity --resource arn:aws:iam::111122223333:role/deploy --claims '{\"iss\":\"https://token.actions.githubusercontent.com\",\"sub\":\"repo:o/r:ref:refs/heads/main\",\"aud\":\"sts.amazonaws.com\"}'\n  denyctl diagnose --action sts:AssumeRoleWithWebIdentity --resource ROLE_ARN --web-identity-token \"$AWS_WEB_IDENTITY_TOKEN_FILE\"\n\nExit codes: 0 allowed now, 1 denied (diagnosed), 2 usage or input error, 3 AWS or network error.")]
     Diagnose(DiagnoseArgs),
@@ -139,8 +139,9 @@ pub struct TriageArgs {
     /// Last day to read from `s3://` sources (YYYY-MM-DD, inclusive).
     #[arg(long, value_name = "DATE")]
     pub until: Option<String>,
-    /// Decide every group offline from the snapshots in DIR (`denyctl collect … -o json` files):
-    /// the denying layer and statement, and the plan `fix` would make.
+    /// Decide every group offline from DIR: an organization snapshot (`denyctl collect --org DIR`)
+    /// or a folder of `denyctl collect … -o json` files; the denying layer and statement, and the
+    /// plan `fix` would make.
     #[arg(long, value_name = "DIR", conflicts_with = "live")]
     pub snapshot: Option<String>,
     /// Diagnose the top groups live (as `denyctl diagnose` does), as the operator.
@@ -217,6 +218,24 @@ pub struct RequestArgs {
     /// A session policy passed when the session was created (AWS cannot read these back).
     #[arg(long = "session-policy", value_name = "FILE")]
     pub session_policy: Vec<String>,
+}
+
+/// `denyctl collect`.
+#[derive(Args, Debug)]
+pub struct CollectArgs {
+    /// The request.
+    #[command(flatten)]
+    pub request: RequestArgs,
+    /// Write an organization snapshot to this new folder instead: the tree with its SCPs and RCPs,
+    /// and every account's roles, users, groups and policies (docs/snapshot.md).
+    #[arg(long, value_name = "DIR")]
+    pub org: Option<String>,
+    /// With --org: the role assumed in each member account (default OrganizationAccountAccessRole).
+    #[arg(long, value_name = "NAME", requires = "org")]
+    pub member_role: Option<String>,
+    /// With --org: a `denyctl triage -o json` output; the resource policies of its groups' resources are read.
+    #[arg(long, value_name = "FILE", requires = "org")]
+    pub resources_from: Vec<String>,
 }
 
 /// `denyctl diagnose`.

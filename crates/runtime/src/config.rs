@@ -144,14 +144,21 @@ async fn load(profile: Option<&str>, region: Option<&str>, timeout: Duration, ro
         // reads them without a region too.
         config = config.into_builder().region(Region::from_static("us-east-1")).build();
     }
-    Clients {
-        sts: aws_sdk_sts::Client::new(&config),
-        iam: aws_sdk_iam::Client::new(&config),
-        org: aws_sdk_organizations::Client::new(&config),
-        config,
-        role,
-        source_desc: source_desc(profile),
-        profile: profile.map(str::to_string),
+    Clients::from_config(config, role, source_desc(profile), profile.map(str::to_string))
+}
+
+impl Clients {
+    /// The clients of one identity from its loaded configuration.
+    pub fn from_config(config: SdkConfig, role: &'static str, source_desc: String, profile: Option<String>) -> Clients {
+        Clients {
+            sts: aws_sdk_sts::Client::new(&config),
+            iam: aws_sdk_iam::Client::new(&config),
+            org: aws_sdk_organizations::Client::new(&config),
+            config,
+            role,
+            source_desc,
+            profile,
+        }
     }
 }
 
@@ -223,6 +230,21 @@ impl Session {
             operator,
             org_reader,
             caller_is_operator,
+            stats: CallStats::default(),
+            sem: Semaphore::new(MAX_IN_FLIGHT),
+            memo: crate::reads::Memos::default(),
+        }
+    }
+
+    /// A session with one identity for every role (an account entered with an assumed role):
+    /// its own call counter and caches.
+    pub fn with_clients(c: Clients) -> Session {
+        let c = Arc::new(c);
+        Session {
+            caller: c.clone(),
+            operator: c.clone(),
+            org_reader: c,
+            caller_is_operator: true,
             stats: CallStats::default(),
             sem: Semaphore::new(MAX_IN_FLIGHT),
             memo: crate::reads::Memos::default(),

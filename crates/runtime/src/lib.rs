@@ -15,6 +15,7 @@ pub mod decode;
 pub mod error;
 pub mod federation;
 pub mod lake;
+pub mod org_snapshot;
 mod reads;
 pub mod replay;
 pub mod resource;
@@ -29,5 +30,6 @@ pub use collect::{collect, CollectOptions, Collected, PolicySource, SourcedPolic
 pub use config::{Profiles, Session};
 pub use error::{ReadError, RuntimeError};
 pub use resource::{resource_policy_reader, Registry};
+pub use org_snapshot::OrgSnapshot;
 pub use snapshot::{Snapshot, SnapshotError, SnapshotHop, MAX_HOP_DEPTH};
 pub use whoami::{whoami, Identity};

@@ -4,13 +4,17 @@ use std::io::Write;
 
 use denyctl_runtime::{collect, Session, Snapshot};
 
-use crate::cli::{GlobalArgs, RequestArgs};
+use crate::cli::{CollectArgs, GlobalArgs};
 use crate::cmd::live;
 use crate::error::{exit, CmdResult};
 use crate::output;
 
 /// Run the verb.
-pub fn run(a: &RequestArgs, g: &GlobalArgs) -> CmdResult {
+pub fn run(args: &CollectArgs, g: &GlobalArgs) -> CmdResult {
+    if let Some(dir) = &args.org {
+        return super::collect_org::run(args, dir, g);
+    }
+    let a = &args.request;
     let opts = live::collect_options(a)?;
     let profiles = live::profiles(g);
     let plugins = live::plugins(g);

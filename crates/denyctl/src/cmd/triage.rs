@@ -445,6 +445,9 @@ pub fn verdict_json(v: &denyctl_eval::Verdict, plan: Result<denyctl_remedy::Plan
 
 /// Decide every group offline from the snapshots in DIR, in parallel.
 pub fn decide_offline(groups: &mut [Group], dir: &str) -> Result<(), CliError> {
+    if super::triage_org::is_org(dir) {
+        return super::triage_org::decide(groups, dir);
+    }
     let snaps = load_snapshots(dir)?;
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(1);
     let chunk = groups.len().div_ceil(workers).max(1);

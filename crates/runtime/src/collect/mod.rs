@@ -5,12 +5,16 @@
 //! One type, [`Session`], does the reading; the layers are split by who owns them:
 //! [`principal`] (identity policies, boundary, groups), [`org`] (SCPs, RCPs), [`trust`] (a role's
 //! trust policy as the resource layer of `sts:AssumeRole*`) and [`resource`] (resource policies
-//! through the plugins). The single memoized reads they share are in `crate::reads`.
+//! through the plugins). The single memoized reads they share are in `crate::reads`. [`account`]
+//! reads a whole organization with the same readers (`collect --org`).
 
+mod account;
 mod org;
 mod principal;
 mod resource;
 mod trust;
+
+pub(crate) use org::org_paths;
 
 use std::collections::HashSet;
 
@@ -27,6 +31,7 @@ use crate::resource::{Registry, ResourceRead};
 use crate::snapshot::{CallSummary, Snapshot, SnapshotHop, SnapshotPolicies, SnapshotRequest, FORMAT, MAX_HOP_DEPTH};
 use crate::whoami::{self, Identity};
 
+pub use account::{collect_org, OrgCollected, OrgOptions, Want};
 pub use crate::reads::{CallerId, ManagedPolicy, RoleInfo, UserInfo};
 pub use crate::sourced::{PolicySource, SourcedPolicy};
 
@@ -142,7 +147,46 @@ impl Session {
     }
 }
 
-fn now_rfc3339() -> String {
+/// The request context AWS sets from the principal (its ARN, tags, organization ID and path,
+/// `aws:userid` when known), added to `context` where it does not name the key already. One
+/// definition for a live collection and a request built from an organization snapshot.
+pub(crate) fn derived_context(
+    mut context: serde_json::Map<String, Json>,
+    entity_arn: Option<&str>,
+    tags: &std::collections::BTreeMap<String, String>,
+    org_id: Option<&str>,
+    org_paths: Option<&str>,
+    user_id: Option<&str>,
+) -> serde_json::Map<String, Json> {
+    let mut derive = |k: String, v: Json| {
+        if !context.keys().any(|have| have.eq_ignore_ascii_case(&k)) {
+            context.insert(k, v);
+        }
+    };
+    if let Some(arn) = entity_arn {
+        derive("aws:PrincipalArn".into(), Json::String(arn.to_string()));
+    }
+    for (k, v) in tags {
+        derive(format!("aws:PrincipalTag/{k}"), Json::String(v.clone()));
+    }
+    if !tags.is_empty() {
+        derive("aws:PrincipalTagKeys".into(), Json::String(String::new()));
+    }
+    if let Some(id) = org_id {
+        derive("aws:PrincipalOrgID".into(), Json::String(id.to_string()));
+    }
+    if let Some(p) = org_paths {
+        derive("aws:PrincipalOrgPaths".into(), Json::from(vec![p.to_string()]));
+    }
+    if let Some(u) = user_id {
+        derive("aws:userid".into(), Json::String(u.to_string()));
+    }
+    derive("aws:PrincipalIsAWSService".into(), Json::String("false".into()));
+    context.retain(|k, v| !(k == "aws:PrincipalTagKeys" && v.as_str() == Some("")));
+    context
+}
+
+pub(crate) fn now_rfc3339() -> String {
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     chrono::DateTime::from_timestamp(secs, 0).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_default()
 }
@@ -249,31 +293,12 @@ pub async fn collect(session: &Session, plugins: &Registry, opts: &CollectOption
     for (k, v) in &opts.context {
         context.insert(k.clone(), if v.len() == 1 { Json::String(v[0].clone()) } else { Json::from(v.clone()) });
     }
-    let mut derive = |k: String, v: Json| {
-        if !context.keys().any(|have| have.eq_ignore_ascii_case(&k)) {
-            context.insert(k, v);
-        }
+    let org_id = match (&org.summary, &org.scp) {
+        (Some(s), Some(_)) => Some(s.id.as_str()),
+        _ => None,
     };
-    if let Some(arn) = &pl.entity_arn {
-        derive("aws:PrincipalArn".into(), Json::String(arn.clone()));
-    }
-    for (k, v) in &pl.tags {
-        derive(format!("aws:PrincipalTag/{k}"), Json::String(v.clone()));
-    }
-    if !pl.tags.is_empty() {
-        derive("aws:PrincipalTagKeys".into(), Json::String(String::new()));
-    }
-    if let (Some(s), Some(_)) = (&org.summary, &org.scp) {
-        derive("aws:PrincipalOrgID".into(), Json::String(s.id.clone()));
-    }
-    if let Some(p) = &org.org_paths {
-        derive("aws:PrincipalOrgPaths".into(), Json::from(vec![p.clone()]));
-    }
-    if let Some(live) = live.as_ref().filter(|l| l.arn == principal.arn.to_string()) {
-        derive("aws:userid".into(), Json::String(live.user_id.clone()));
-    }
-    derive("aws:PrincipalIsAWSService".into(), Json::String("false".into()));
-    context.retain(|k, v| !(k == "aws:PrincipalTagKeys" && v.as_str() == Some("")));
+    let user_id = live.as_ref().filter(|l| l.arn == principal.arn.to_string()).map(|l| l.user_id.as_str());
+    let context = derived_context(context, pl.entity_arn.as_deref(), &pl.tags, org_id, org.org_paths.as_deref(), user_id);
 
     let session_layer = if opts.session_policies.is_empty() {
         if matches!(principal.kind, PrincipalKind::AssumedRole { .. } | PrincipalKind::FederatedUser { .. }) {

@@ -93,6 +93,11 @@ fn levels_of(chain: &[Level], ty: OrgType) -> Vec<SnapshotLevel> {
         .collect()
 }
 
+/// `aws:PrincipalOrgPaths` of an account: the organization ID, then the root and OUs above it.
+pub(crate) fn org_paths(org_id: &str, root_and_ous: &[&str]) -> String {
+    format!("{org_id}/{}/", root_and_ous.join("/"))
+}
+
 fn org_unknown_reason(e: &ReadError) -> String {
     format!(
         "{e}. SCPs and RCPs are read with organizations:DescribeOrganization, ListParents, ListPoliciesForTarget and \
@@ -176,7 +181,7 @@ impl Session {
                 }
                 if let Some(s) = &out.summary {
                     let path: Vec<&str> = chain.iter().filter(|l| l.target_type != "ACCOUNT").map(|l| l.target.as_str()).collect();
-                    out.org_paths = Some(format!("{}/{}/", s.id, path.join("/")));
+                    out.org_paths = Some(org_paths(&s.id, &path));
                 }
             }
             Err(Failure::Fatal(e)) => return Err(e),
