@@ -83,10 +83,28 @@ pub(crate) fn parse_text(raw: &str, catalog: &dyn ActionCatalog, hint: Option<&H
     merge_duplicates(findings)
 }
 
-/// Where `needle` occurs in `hay`, left to right, not overlapping, at most [`MAX_STATEMENTS`] times
-/// (what `str::match_indices` gives, without building a searcher per call for a short message).
-fn matches<'a>(hay: &'a str, needle: &'a str) -> impl Iterator<Item = usize> + 'a {
-    let found = if hay.len() < needle.len() { None } else { Some(memchr::memmem::find_iter(hay.as_bytes(), needle.as_bytes())) };
+/// The phrases that start a statement, searched in every message.
+const PHRASES: [&str; 7] = [
+    "is not authorized to ",
+    "not authorized to perform",
+    "Access Denied",
+    "access to the resource ",
+    "you are not authorized to perform this operation",
+    "the ciphertext refers to a customer master key that does not exist",
+    "access to kms is not allowed",
+];
+
+/// Where `needle` (one of [`PHRASES`]) occurs in `hay`, left to right, not overlapping, at most
+/// [`MAX_STATEMENTS`] times: what `str::match_indices` gives, with searchers built once.
+fn matches<'a>(hay: &'a str, needle: &'static str) -> impl Iterator<Item = usize> + 'a {
+    static FINDERS: std::sync::OnceLock<Vec<memchr::memmem::Finder<'static>>> = std::sync::OnceLock::new();
+    let finders = FINDERS.get_or_init(|| PHRASES.iter().map(|p| memchr::memmem::Finder::new(p.as_bytes())).collect());
+    let finder = PHRASES.iter().position(|p| *p == needle).map(|i| &finders[i]);
+    let found = match finder {
+        Some(f) if hay.len() >= needle.len() => Some(f.find_iter(hay.as_bytes())),
+        _ => None,
+    };
+    debug_assert!(finder.is_some(), "{needle} is not in PHRASES");
     found.into_iter().flatten().take(MAX_STATEMENTS)
 }
 
