@@ -321,11 +321,11 @@ fn schedule(seed: u64, services: &[&str]) -> Schedule {
             let fault = faults[r.below(faults.len() as u64) as usize];
             let service = (r.below(5) != 0).then(|| services[r.below(services.len() as u64) as usize].to_string());
             if r.below(2) == 0 {
-                Rule { service, operation: None, nth: Some(1 + r.below(6) as usize), probability: 1.0, fault }
+                Rule { service, operation: None, nth: Some(1 + r.below(6) as usize), probability: 1.0, fault, request: None }
             } else {
                 // Delays are costly: keep their probability low.
                 let p = if matches!(fault, Fault::Delay(_)) { 0.05 + r.below(10) as f64 / 100.0 } else { 0.1 + r.below(50) as f64 / 100.0 };
-                Rule { service, operation: None, nth: None, probability: p, fault }
+                Rule { service, operation: None, nth: None, probability: p, fault, request: None }
             }
         })
         .collect();
@@ -894,7 +894,7 @@ fn a_throttled_read_is_unknown_with_its_attempts() {
     let w = World::new();
     let request = ["--action", "s3:GetObject", "--resource", "arn:aws:s3:::reports/q1.csv"];
     let throttle_inline = || {
-        w.proxy.set(Schedule { seed: 7, rules: vec![Rule { service: Some("iam".into()), operation: Some("ListUserPolicies".into()), nth: None, probability: 1.0, fault: Fault::Throttle }] })
+        w.proxy.set(Schedule { seed: 7, rules: vec![Rule { service: Some("iam".into()), operation: Some("ListUserPolicies".into()), nth: None, probability: 1.0, fault: Fault::Throttle, request: None }] })
     };
     throttle_inline();
     let started = std::time::Instant::now();

@@ -264,3 +264,32 @@ fn snapshot_verdicts_agree_with_diagnose_and_fix() {
     let html = std::fs::read_to_string(&report).unwrap();
     assert!(html.contains("explicit_deny: scp") && html.contains("class=\"add\""), "verdicts and plan diffs in the report");
 }
+
+/// Triage reads each error event's fields straight from its text (a borrowed record, no map);
+/// explain reads the parsed event. On every event of a generated corpus both give the same finding.
+#[test]
+fn the_borrowed_reading_of_events_is_explains_reading() {
+    use std::io::Read;
+    let spec = corpus::Spec { denials: 600, extra_groups: 20, per_extra_group: 3, noise_per_denial: 1, look_alikes: 40, days: 2, per_file: 200 };
+    let mut files = Vec::new();
+    corpus::generate(spec, 77, |_, gz| files.push(gz));
+    let catalog = denyctl_denial::BuiltinCatalog;
+    let mut compared = 0;
+    for gz in files {
+        let mut text = String::new();
+        flate2::read::MultiGzDecoder::new(&gz[..]).read_to_string(&mut text).unwrap();
+        let doc: Value = serde_json::from_str(&text).unwrap();
+        for ev in doc["Records"].as_array().unwrap() {
+            let Some(map) = ev.as_object().filter(|m| m.contains_key("errorCode")) else { continue };
+            let raw = serde_json::to_string(ev).unwrap();
+            let record = denyctl_denial::EventRecord::from_json(&raw).unwrap();
+            assert_eq!(record, denyctl_denial::EventRecord::from_map(map), "{raw}");
+            let mut memo = denyctl_denial::MessageMemo::default();
+            let borrowed = denyctl_denial::cloudtrail_record(&record, &catalog, Some(&mut memo));
+            assert_eq!(borrowed, denyctl_denial::cloudtrail_event(map, &catalog), "{raw}");
+            assert_eq!(borrowed, denyctl_denial::cloudtrail_record(&record, &catalog, Some(&mut memo)), "a memoised reading is the same");
+            compared += 1;
+        }
+    }
+    assert!(compared > 600, "{compared} error events compared");
+}

@@ -18,18 +18,24 @@ use serde_json::Value;
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn denyctl(m: &moto::Moto, home: &std::path::Path, args: &[&str]) -> Output {
+    denyctl_at(&m.endpoint, home, &[], args)
+}
+
+/// denyctl against `endpoint` (moto, or the fault proxy in front of it), with extra environment.
+fn denyctl_at(endpoint: &str, home: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> Output {
     let out = Command::new(env!("CARGO_BIN_EXE_denyctl"))
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", home)
         .env("AWS_CONFIG_FILE", home.join("none"))
         .env("AWS_SHARED_CREDENTIALS_FILE", home.join("none"))
-        .env("AWS_ENDPOINT_URL", &m.endpoint)
+        .env("AWS_ENDPOINT_URL", endpoint)
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
         .args(args)
         .output()
         .unwrap();
@@ -124,6 +130,90 @@ fn s3_trail_gives_the_planted_groups_within_the_dates() {
     let out = denyctl(&m, home.path(), &["triage", "s3://no-such-bucket/AWSLogs/", "--since", &since, "--until", &until]);
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-bucket"));
+}
+
+#[test]
+fn s3_objects_read_as_byte_ranges_give_the_same_groups_and_a_failing_range_skips_its_object() {
+    use common::faultproxy::{Fault, FaultProxy, Rule, Schedule};
+    let _g = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let m = moto::Moto::start();
+    let proxy = FaultProxy::start(m.port);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let s3 = s3_client(&m, &rt);
+    let home = tempfile::tempdir().unwrap();
+    let bucket = "ranged-trail";
+    rt.block_on(s3.create_bucket().bucket(bucket).send()).unwrap();
+    let mut objects = Vec::new();
+    let spec = corpus::Spec { denials: 240, extra_groups: 6, per_extra_group: 2, noise_per_denial: 1, look_alikes: 8, days: 2, per_file: 80 };
+    corpus::generate(spec, 5, |rel, gz| objects.push((rel.to_string(), gz)));
+    let write_local = |dir: &std::path::Path, leave_out: Option<&str>| {
+        for (rel, gz) in objects.iter().filter(|(rel, _)| Some(rel.as_str()) != leave_out) {
+            let p = dir.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, gz).unwrap();
+        }
+    };
+    let (all_local, all_but_one) = (home.path().join("all"), home.path().join("all-but-one"));
+    write_local(&all_local, None);
+    for (key, body) in &objects {
+        rt.block_on(s3.put_object().bucket(bucket).key(key).body(body.clone().into()).send()).unwrap();
+    }
+    let url = format!("s3://{bucket}/AWSLogs/{}/", corpus::ORG);
+    let gets = |p: &FaultProxy| p.seen().iter().filter(|s| s.operation == "GetObject").count();
+    let from_files = keys(&groups_of(&denyctl(&m, home.path(), &["triage", "--fold", all_local.to_str().unwrap(), "-o", "json"])));
+
+    // Parts of 1,000 bytes: every object is several ranges, reassembled into the same groups.
+    let part = 1000usize;
+    let ranges: usize = objects.iter().map(|(_, gz)| gz.len().div_ceil(part)).sum();
+    assert!(ranges > 3 * objects.len(), "{ranges} ranges for {} objects", objects.len());
+    let out = denyctl_at(&proxy.endpoint, home.path(), &[("DENYCTL_S3_PART_SIZE", "1000")], &["triage", "--fold", &url, "-o", "json"]);
+    assert_eq!(keys(&groups_of(&out)), from_files);
+    assert_eq!(gets(&proxy), ranges, "one GET per range");
+
+    // The default part size (8 MiB): one GET per object.
+    proxy.clear();
+    let out = denyctl_at(&proxy.endpoint, home.path(), &[], &["triage", "--fold", &url, "-o", "json"]);
+    assert_eq!(keys(&groups_of(&out)), from_files);
+    assert_eq!(gets(&proxy), objects.len());
+
+    // One range of one object fails on every attempt: that object is skipped with the reason,
+    // the others are triaged (the same groups as the local files without it).
+    let victim = objects.iter().max_by_key(|(_, gz)| gz.len()).unwrap().0.clone();
+    let name = victim.rsplit('/').next().unwrap();
+    proxy.set(Schedule { seed: 1, rules: vec![Rule::request("s3", "GetObject", &format!("{name} bytes=1000-1999"), Fault::Http500)] });
+    let out = denyctl_at(&proxy.endpoint, home.path(), &[("DENYCTL_S3_PART_SIZE", "1000")], &["triage", "--fold", &url, "-o", "json"]);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(err.contains(&format!("skipped s3://{bucket}/{victim}: range bytes=1000-1999:")), "{err}");
+    assert!(err.contains(&format!("{} sources read, 1 skipped", objects.len() - 1)), "{err}");
+    assert!(proxy.injected() >= 2, "the SDK retried the failing range: {:?}", proxy.seen().iter().filter(|s| s.fault.is_some()).collect::<Vec<_>>());
+    write_local(&all_but_one, Some(&victim));
+    let without = keys(&groups_of(&denyctl(&m, home.path(), &["triage", "--fold", all_but_one.to_str().unwrap(), "-o", "json"])));
+    assert_eq!(keys(&groups_of(&out)), without);
+    assert_ne!(without, from_files, "the skipped object held denials");
+
+    // An object overwritten after it was listed (the listing's answer held back by the proxy
+    // meanwhile): skipped as changed, never read half old and half new.
+    let rule = Rule { request: Some(format!("GET /{bucket}")), nth: Some(1), ..Rule::request("s3", "", "", Fault::Delay(std::time::Duration::from_secs(2))) };
+    proxy.set(Schedule { seed: 1, rules: vec![Rule { operation: None, ..rule }] });
+    let out = std::thread::scope(|sc| {
+        let run = sc.spawn(|| denyctl_at(&proxy.endpoint, home.path(), &[("DENYCTL_S3_PART_SIZE", "1000")], &["triage", "--fold", &url, "-o", "json"]));
+        let t = std::time::Instant::now();
+        while proxy.seen().is_empty() && t.elapsed().as_secs() < 30 {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        rt.block_on(s3.put_object().bucket(bucket).key(&victim).body(objects.iter().min_by_key(|(_, gz)| gz.len()).unwrap().1.clone().into()).send()).unwrap();
+        run.join().unwrap()
+    });
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(proxy.seen().first().and_then(|s| s.fault), Some("delay"), "{:?}", proxy.seen().first());
+    assert!(err.contains(&format!("skipped s3://{bucket}/{victim}: changed since it was listed")), "{err}");
+    assert_eq!(keys(&groups_of(&out)), without);
+
+    // A bad part size: one line, exit 2.
+    let out = denyctl_at(&m.endpoint, home.path(), &[("DENYCTL_S3_PART_SIZE", "lots")], &["triage", &url]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("DENYCTL_S3_PART_SIZE=lots"));
 }
 
 #[test]

@@ -3,8 +3,9 @@
 //!
 //! Each call is matched by rules on its service (the SigV4 credential scope of the Authorization
 //! header), its operation (the `X-Amz-Target` header, the `Action=` form or query parameter, or
-//! for S3 the method and path, e.g. `GetBucketPolicy`, `PutObject`), the nth matching call, and a
-//! probability drawn from a fixed seed. A matched call gets one fault:
+//! for S3 the method and path, e.g. `GetBucketPolicy`, `PutObject`), optionally a piece of its
+//! request (`METHOD PATH RANGE`, e.g. one object's `bytes=0-999`), the nth matching call,
+//! and a probability drawn from a fixed seed. A matched call gets one fault:
 //!
 //! - `Throttle`: the service's throttling error (`Throttling` for the query protocol,
 //!   `ThrottlingException` for JSON, S3 `503 SlowDown`), not forwarded;
@@ -63,21 +64,28 @@ pub struct Rule {
     pub probability: f64,
     /// The fault.
     pub fault: Fault,
+    /// Only requests whose `METHOD PATH RANGE` contains this; `None`: any.
+    pub request: Option<String>,
 }
 
 impl Rule {
     /// Every call of `service` (any operation) with probability `p`.
     pub fn service(service: &str, p: f64, fault: Fault) -> Rule {
-        Rule { service: Some(service.into()), operation: None, nth: None, probability: p, fault }
+        Rule { service: Some(service.into()), operation: None, nth: None, probability: p, fault, request: None }
     }
 
     /// The nth call of `operation` of `service`, always.
     pub fn nth(service: &str, operation: &str, nth: usize, fault: Fault) -> Rule {
-        Rule { service: Some(service.into()), operation: Some(operation.into()), nth: Some(nth), probability: 1.0, fault }
+        Rule { service: Some(service.into()), operation: Some(operation.into()), nth: Some(nth), probability: 1.0, fault, request: None }
     }
 
-    fn matches(&self, service: &str, operation: &str) -> bool {
-        self.service.as_deref().is_none_or(|s| s == service) && self.operation.as_deref().is_none_or(|o| o == operation)
+    /// Every call of `operation` of `service` whose request contains `request`, always.
+    pub fn request(service: &str, operation: &str, request: &str, fault: Fault) -> Rule {
+        Rule { service: Some(service.into()), operation: Some(operation.into()), nth: None, probability: 1.0, fault, request: Some(request.into()) }
+    }
+
+    fn matches(&self, service: &str, operation: &str, request: &str) -> bool {
+        self.service.as_deref().is_none_or(|s| s == service) && self.operation.as_deref().is_none_or(|o| o == operation) && self.request.as_deref().is_none_or(|r| request.contains(r))
     }
 }
 
@@ -108,7 +116,7 @@ struct State {
 }
 
 impl State {
-    fn decide(&mut self, service: &str, operation: &str) -> Option<Fault> {
+    fn decide(&mut self, service: &str, operation: &str, request: &str) -> Option<Fault> {
         let occ = {
             let n = self.occurrences.entry((service.to_string(), operation.to_string())).or_default();
             *n += 1;
@@ -117,7 +125,7 @@ impl State {
         self.matched.resize(self.schedule.rules.len(), 0);
         let mut chosen = None;
         for (i, r) in self.schedule.rules.iter().enumerate() {
-            if !r.matches(service, operation) {
+            if !r.matches(service, operation, request) {
                 continue;
             }
             self.matched[i] += 1;
@@ -338,6 +346,7 @@ fn error_response(status: u16, service: &str, json: bool, code: &str, message: &
 fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        206 => "Partial Content",
         204 => "No Content",
         400 => "Bad Request",
         429 => "Too Many Requests",
@@ -399,7 +408,8 @@ fn serve(conn: TcpStream, upstream: u16, state: &Mutex<State>) -> std::io::Resul
         }
         let body = read_body(&mut r, &head, false)?;
         let (service, operation) = classify(&method, &target, &head, &body);
-        let fault = state.lock().unwrap_or_else(|e| e.into_inner()).decide(&service, &operation);
+        let request = format!("{method} {} {}", target.split('?').next().unwrap_or(""), head.get("range").unwrap_or(""));
+        let fault = state.lock().unwrap_or_else(|e| e.into_inner()).decide(&service, &operation, &request);
         let json = head.get("x-amz-target").is_some();
         let head_only = method == "HEAD";
         let canned = |status: u16, code: &str, msg: &str| error_response(status, &service, json, code, msg);

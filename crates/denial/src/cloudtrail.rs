@@ -8,6 +8,7 @@ use crate::catalog::ActionCatalog;
 use crate::grammar::{self, Hint};
 use crate::lookalike;
 use crate::model::{CloudTrailInfo, Finding, Kind, Parsed, Skipped};
+use crate::record::{EventRecord, Field};
 use crate::Error;
 
 /// How deep to look for events inside other JSON.
@@ -210,19 +211,13 @@ fn lookup_event(item: &Value, location: &str, c: &mut Collected) {
     }
 }
 
-fn str_at<'a>(o: &'a Map<String, Value>, path: &[&str]) -> Option<&'a str> {
-    let mut v = o.get(*path.first()?)?;
-    for k in &path[1..] {
-        v = v.get(*k)?;
-    }
-    v.as_str().filter(|s| !s.is_empty())
-}
-
 /// Remembered readings of error messages, for many events that repeat the same message (a batch
 /// over CloudTrail): the same message, code, operation and service always read the same.
 #[derive(Default)]
 pub struct MessageMemo {
     map: std::collections::HashMap<String, Vec<Finding>>,
+    /// The key being looked up (built here, so a hit allocates nothing).
+    key: String,
 }
 
 /// Most messages a memo keeps (then it starts again).
@@ -235,82 +230,87 @@ pub fn event_finding(ev: &Map<String, Value>, catalog: &dyn ActionCatalog) -> Op
 
 /// [`event_finding`], reading each distinct message once through `memo`.
 pub fn event_finding_memo(ev: &Map<String, Value>, catalog: &dyn ActionCatalog, memo: Option<&mut MessageMemo>) -> Option<Finding> {
-    let code = str_at(ev, &["errorCode"])?;
-    let message = str_at(ev, &["errorMessage"]).unwrap_or("");
-    let source = str_at(ev, &["eventSource"]);
-    let name = str_at(ev, &["eventName"]);
+    record_finding(&EventRecord::from_map(ev), catalog, memo)
+}
+
+/// [`event_finding`] of an event's fields read straight from its text ([`EventRecord::from_json`]).
+pub fn record_finding(ev: &EventRecord<'_>, catalog: &dyn ActionCatalog, memo: Option<&mut MessageMemo>) -> Option<Finding> {
+    let code = ev.error_code.text()?;
+    let message = ev.error_message.text().unwrap_or("");
+    let source = ev.event_source.text();
+    let name = ev.event_name.text();
     let service = source.and_then(|s| catalog.service_prefix(s));
-    let hint = Hint { error_code: Some(code.to_string()), operation: name.map(str::to_string), service: service.clone(), request_id: None };
-    let from_message = if message.is_empty() {
-        Vec::new()
+    let hint = || Hint { error_code: Some(code.to_string()), operation: name.map(str::to_string), service: service.clone(), request_id: None };
+    let parsed;
+    let from_message: &[Finding] = if message.is_empty() {
+        &[]
     } else if let Some(memo) = memo {
-        let key = format!("{code}\u{1}{}\u{1}{}\u{1}{message}", name.unwrap_or(""), service.as_deref().unwrap_or(""));
-        match memo.map.get(&key) {
-            Some(found) => found.clone(),
-            None => {
-                let found = grammar::parse_text(message, catalog, Some(&hint));
-                if memo.map.len() >= MEMO_LIMIT {
-                    memo.map.clear();
-                }
-                memo.map.insert(key, found.clone());
-                found
-            }
+        memo.key.clear();
+        for part in [code, name.unwrap_or(""), service.as_deref().unwrap_or(""), message] {
+            memo.key.push_str(part);
+            memo.key.push('\u{1}');
         }
+        if !memo.map.contains_key(memo.key.as_str()) {
+            let found = grammar::parse_text(message, catalog, Some(&hint()));
+            if memo.map.len() >= MEMO_LIMIT {
+                memo.map.clear();
+            }
+            memo.map.insert(memo.key.clone(), found);
+        }
+        memo.map.get(memo.key.as_str()).map_or(&[], Vec::as_slice)
     } else {
-        grammar::parse_text(message, catalog, Some(&hint))
+        parsed = grammar::parse_text(message, catalog, Some(&hint()));
+        &parsed
     };
     let look_alike = lookalike::by_code(code);
-    let denial_in_message = from_message.iter().find(|f| f.kind == Some(Kind::Denial)).cloned();
+    let denial_in_message = from_message.iter().find(|f| f.kind == Some(Kind::Denial));
     let mut f = if lookalike::is_denial_code(code) || (look_alike.is_none() && denial_in_message.is_some()) {
-        let mut f = denial_in_message.unwrap_or_default();
+        let mut f = denial_in_message.cloned().unwrap_or_default();
         f.kind = Some(Kind::Cloudtrail);
         f
     } else if let Some(l) = look_alike {
         Finding { kind: Some(Kind::NotADenial), other_error: Some(code.to_string()).filter(|_| l.codes.contains(&code)).or(Some(l.name.to_string())), ..Finding::default() }
     } else {
-        from_message.into_iter().find(|f| f.kind == Some(Kind::NotADenial))?
+        from_message.iter().find(|f| f.kind == Some(Kind::NotADenial))?.clone()
     };
 
-    let identity = ev.get("userIdentity").and_then(Value::as_object);
-    let id = |path: &[&str]| identity.and_then(|i| str_at(i, path)).map(str::to_string);
-    let identity_type = id(&["type"]);
+    let identity = &ev.identity;
+    let id = |v: &Option<std::borrow::Cow<'_, str>>| v.as_deref().map(str::to_string);
+    let identity_type = id(&identity.kind);
     // The identity's ARN is authoritative; without one (AWSAccount, AWSService) the message may name the caller better.
     let fallback = || match identity_type.as_deref() {
-        Some("AWSService") => id(&["invokedBy"]),
-        Some("AWSAccount") => id(&["accountId"]),
-        _ => id(&["userName"]).or_else(|| id(&["principalId"])),
+        Some("AWSService") => id(&identity.invoked_by),
+        Some("AWSAccount") => id(&identity.account_id),
+        _ => id(&identity.user_name).or_else(|| id(&identity.principal_id)),
     };
-    f.principal = id(&["arn"]).or(f.principal.take()).or_else(fallback);
+    f.principal = id(&identity.arn).or(f.principal.take()).or_else(fallback);
     if f.kind != Some(Kind::NotADenial) && f.action.is_none() {
         if let (Some(svc), Some(op)) = (service.as_deref(), name) {
             f.action = catalog.action_for(svc, op);
         }
     }
     if f.resource.is_none() && f.kind != Some(Kind::NotADenial) {
-        f.resource = ev
-            .get("resources")
-            .and_then(Value::as_array)
-            .and_then(|rs| rs.iter().find_map(|r| r.get("ARN").or_else(|| r.get("arn")).and_then(Value::as_str)))
-            .map(str::to_string);
+        f.resource = ev.resource_arn.as_deref().map(str::to_string);
     }
+    let text = |v: &Field<'_>| v.text().map(str::to_string);
     f.error_code = Some(code.to_string());
     f.operation = name.map(str::to_string);
     f.service = service;
-    f.request_id = str_at(ev, &["requestID"]).map(str::to_string);
+    f.request_id = text(&ev.request_id);
     f.message = message.to_string();
     f.cloudtrail = Some(CloudTrailInfo {
-        event_time: str_at(ev, &["eventTime"]).map(str::to_string),
+        event_time: text(&ev.event_time),
         event_source: source.map(str::to_string),
         event_name: name.map(str::to_string),
-        region: str_at(ev, &["awsRegion"]).map(str::to_string),
-        source_ip: str_at(ev, &["sourceIPAddress"]).map(str::to_string),
-        user_agent: str_at(ev, &["userAgent"]).map(str::to_string),
-        event_id: str_at(ev, &["eventID"]).map(str::to_string),
-        error_message: str_at(ev, &["errorMessage"]).map(str::to_string),
+        region: text(&ev.region),
+        source_ip: text(&ev.source_ip),
+        user_agent: text(&ev.user_agent),
+        event_id: text(&ev.event_id),
+        error_message: text(&ev.error_message),
         identity_type,
-        session_issuer: id(&["sessionContext", "sessionIssuer", "arn"]),
-        invoked_by: id(&["invokedBy"]),
-        recipient_account: str_at(ev, &["recipientAccountId"]).map(str::to_string),
+        session_issuer: id(&identity.session_issuer),
+        invoked_by: id(&identity.invoked_by),
+        recipient_account: text(&ev.recipient_account),
     });
     Some(f.finish())
 }

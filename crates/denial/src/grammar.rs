@@ -83,37 +83,62 @@ pub(crate) fn parse_text(raw: &str, catalog: &dyn ActionCatalog, hint: Option<&H
     merge_duplicates(findings)
 }
 
+/// The phrases that start a statement, searched in every message.
+const PHRASES: [&str; 7] = [
+    "is not authorized to ",
+    "not authorized to perform",
+    "Access Denied",
+    "access to the resource ",
+    "you are not authorized to perform this operation",
+    "the ciphertext refers to a customer master key that does not exist",
+    "access to kms is not allowed",
+];
+
+/// Where `needle` (one of [`PHRASES`]) occurs in `hay`, left to right, not overlapping, at most
+/// [`MAX_STATEMENTS`] times: what `str::match_indices` gives, with searchers built once.
+fn matches<'a>(hay: &'a str, needle: &'static str) -> impl Iterator<Item = usize> + 'a {
+    static FINDERS: std::sync::OnceLock<Vec<memchr::memmem::Finder<'static>>> = std::sync::OnceLock::new();
+    let finders = FINDERS.get_or_init(|| PHRASES.iter().map(|p| memchr::memmem::Finder::new(p.as_bytes())).collect());
+    let finder = PHRASES.iter().position(|p| *p == needle).map(|i| &finders[i]);
+    let found = match finder {
+        Some(f) if hay.len() >= needle.len() => Some(f.find_iter(hay.as_bytes())),
+        _ => None,
+    };
+    debug_assert!(finder.is_some(), "{needle} is not in PHRASES");
+    found.into_iter().flatten().take(MAX_STATEMENTS)
+}
+
 /// Find every statement, in order, none overlapping.
 fn find_statements(t: &Text) -> Vec<Statement> {
     let mut all = Vec::new();
-    for (at, _) in t.lower.match_indices("is not authorized to ").take(MAX_STATEMENTS) {
+    for at in matches(&t.lower, "is not authorized to ") {
         if let Some(s) = not_authorized(t, at) {
             all.push(s);
         }
     }
-    for (at, _) in t.lower.match_indices("not authorized to perform").take(MAX_STATEMENTS) {
+    for at in matches(&t.lower, "not authorized to perform") {
         if let Some(s) = operation_only(t, at) {
             all.push(s);
         }
     }
-    for (at, _) in t.s.match_indices("Access Denied").take(MAX_STATEMENTS) {
+    for at in matches(&t.s, "Access Denied") {
         if let Some(s) = s3_bare(t, at) {
             all.push(s);
         }
     }
-    for (at, _) in t.lower.match_indices("access to the resource ").take(MAX_STATEMENTS) {
+    for at in matches(&t.lower, "access to the resource ") {
         if let Some(s) = sqs_bare(t, at) {
             all.push(s);
         }
     }
-    for (at, _) in t.lower.match_indices("you are not authorized to perform this operation").take(MAX_STATEMENTS) {
+    for at in matches(&t.lower, "you are not authorized to perform this operation") {
         all.push(bare(t, at, at + "you are not authorized to perform this operation".len(), "ec2", None));
     }
-    for (at, _) in t.lower.match_indices("the ciphertext refers to a customer master key that does not exist").take(MAX_STATEMENTS) {
+    for at in matches(&t.lower, "the ciphertext refers to a customer master key that does not exist") {
         let end = t.find("not allowed to access", at, (at + 200).min(t.len())).map_or(at + 60, |e| e + "not allowed to access".len());
         all.push(bare(t, at, end, "kms", Some("kms:Decrypt")));
     }
-    for (at, _) in t.lower.match_indices("access to kms is not allowed").take(MAX_STATEMENTS) {
+    for at in matches(&t.lower, "access to kms is not allowed") {
         all.push(bare(t, at, at + "access to kms is not allowed".len(), "kms", None));
     }
     for (at, len, family) in lookalike::phrases_in(&t.lower, MAX_STATEMENTS) {

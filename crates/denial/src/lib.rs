@@ -15,12 +15,14 @@ mod grammar;
 mod input;
 mod lookalike;
 mod model;
+mod record;
 mod text;
 mod wrapper;
 
 pub use advice::Advice;
 pub use catalog::{ActionCatalog, BuiltinCatalog};
-pub use cloudtrail::{event_finding as cloudtrail_event, event_finding_memo as cloudtrail_event_memo, kind_of as json_kind, MessageMemo};
+pub use cloudtrail::{event_finding as cloudtrail_event, event_finding_memo as cloudtrail_event_memo, kind_of as json_kind, record_finding as cloudtrail_record, MessageMemo};
+pub use record::{EventRecord, Field as EventField, Identity as EventIdentity};
 pub use model::{CloudTrailInfo, DenyKind, Finding, Kind, Parsed, PolicyType, Skipped};
 
 /// The error codes that mean a denial, then those of the look-alikes (expired tokens, clock skew,

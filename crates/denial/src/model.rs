@@ -201,13 +201,27 @@ pub(crate) fn is_redacted(value: &str) -> bool {
         return true;
     }
     value.split([':', '/']).any(|seg| {
-        let lower = seg.to_ascii_lowercase();
         let wrapped = (seg.starts_with('<') && seg.ends_with('>')) || (seg.starts_with('{') && seg.ends_with('}')) || (seg.starts_with('[') && seg.ends_with(']'));
         let masked = (seg.len() >= 3 && seg.chars().all(|c| matches!(c, 'x' | 'X' | '*' | '#')))
             || (seg.len() >= 4 && seg.chars().all(|c| c.is_ascii_alphanumeric() && seg.starts_with(c)));
-        let masked_tail = lower.len() >= 6 && lower.ends_with("xxxx");
-        let words = ["redacted", "account-id", "account_id", "accountid", "account id", "account number", "account-number", "your-account", "<", "${"];
-        wrapped || masked || masked_tail || words.iter().any(|w| lower.contains(w))
+        let b = seg.as_bytes();
+        let masked_tail = b.len() >= 6 && b[b.len() - 4..].eq_ignore_ascii_case(b"xxxx");
+        wrapped || masked || masked_tail || names_a_placeholder(b)
+    })
+}
+
+/// Whether a segment names a placeholder (`redacted`, `account-id`, `account number`,
+/// `your-account`, `<`, `${`), in any ASCII case: one pass keyed by the first letter, no copy.
+fn names_a_placeholder(b: &[u8]) -> bool {
+    let at = |i: usize, w: &[u8]| b.len() >= i + w.len() && b[i..i + w.len()].eq_ignore_ascii_case(w);
+    const ACCOUNT: [&[u8]; 6] = [b"account-id", b"account_id", b"accountid", b"account id", b"account number", b"account-number"];
+    (0..b.len()).any(|i| match b[i].to_ascii_lowercase() {
+        b'<' => true,
+        b'$' => at(i, b"${"),
+        b'r' => at(i, b"redacted"),
+        b'y' => at(i, b"your-account"),
+        b'a' => ACCOUNT.iter().any(|w| at(i, w)),
+        _ => false,
     })
 }
 
@@ -221,6 +235,12 @@ mod tests {
             assert!(is_redacted(v), "{v}");
         }
         for v in ["arn:aws:iam::123456789012:user/bob", "arn:aws:s3:::my-bucket/key.txt", "deploy-pl-prod", "arn:aws:logs:us-east-1:1:log-group:/aws/x:log-stream:"] {
+            assert!(!is_redacted(v), "{v}");
+        }
+        for v in ["role/My-ACCOUNT_ID-role", "b/Your-Account/k", "x/pre${var}", "q/a<b", "k/UnRedacted", "r/dataxXxX", "r/Account Number 7"] {
+            assert!(is_redacted(v), "{v}");
+        }
+        for v in ["role/accounting", "b/your-acc", "x/$HOME", "k/redact", "r/xxx7xxx", "r/my-accountant-id"] {
             assert!(!is_redacted(v), "{v}");
         }
     }

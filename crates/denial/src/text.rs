@@ -33,13 +33,19 @@ impl Text {
     /// Case-insensitive find of an ASCII-lowercase `needle` in `[from, to)`.
     pub fn find(&self, needle: &str, from: usize, to: usize) -> Option<usize> {
         let hay = self.lower.get(from..to.min(self.len()))?;
-        hay.find(needle).map(|i| i + from)
+        if hay.len() < needle.len() {
+            return None;
+        }
+        memchr::memmem::find(hay.as_bytes(), needle.as_bytes()).map(|i| i + from)
     }
 
     /// Case-insensitive reverse find of `needle` in `[from, to)`.
     pub fn rfind(&self, needle: &str, from: usize, to: usize) -> Option<usize> {
         let hay = self.lower.get(from..to.min(self.len()))?;
-        hay.rfind(needle).map(|i| i + from)
+        if hay.len() < needle.len() {
+            return None;
+        }
+        memchr::memmem::rfind(hay.as_bytes(), needle.as_bytes()).map(|i| i + from)
     }
 
     /// Whether the text at `at` starts with the ASCII-lowercase `needle` (case-insensitive).

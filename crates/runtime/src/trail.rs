@@ -3,6 +3,11 @@
 //! with delimiter listings down to the regions, then only the date prefixes in `--since/--until`
 //! are listed, so keys outside the range are never listed. Objects are fetched in parallel
 //! (bounded by the session's in-flight limit) and handed on one by one; the parsing is the caller's.
+//! An object larger than the part size ([`PART_SIZE`], or `DENYCTL_S3_PART_SIZE` bytes) is fetched
+//! as byte ranges in parallel (`Range: bytes=a-b`, `If-Match` its listed ETag), reassembled in
+//! order and checked against its listed size and ETag: an object that changed while it was read is
+//! skipped with the reason, never read half old and half new. Small objects keep one GET; whole
+//! objects and ranges share the same in-flight limit.
 
 use chrono::NaiveDate;
 use futures::stream::{self, StreamExt};
@@ -15,8 +20,12 @@ use crate::error::RuntimeError;
 pub const MAX_DAYS: i64 = 3_660;
 /// Deepest prefix level searched for the `CloudTrail/` folder.
 const MAX_DEPTH: usize = 6;
-/// Objects fetched at once.
+/// GETs (whole objects and ranges) in flight at once.
 pub const PARALLEL_GETS: usize = 16;
+/// Objects larger than this are fetched as ranges of this size (8 MiB).
+pub const PART_SIZE: u64 = 8 << 20;
+/// The environment variable that sets another part size in bytes (tests use a small one).
+pub const PART_SIZE_ENV: &str = "DENYCTL_S3_PART_SIZE";
 
 /// An object of the trail to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +34,8 @@ pub struct TrailObject {
     pub key: String,
     /// Its size in bytes.
     pub size: i64,
+    /// Its ETag as listed (with its quotes), when the listing gave one.
+    pub etag: Option<String>,
 }
 
 /// What a listing found.
@@ -113,7 +124,7 @@ async fn list_one(session: &Session, s3: &aws_sdk_s3::Client, bucket: &str, pref
         subs.extend(page.common_prefixes().iter().filter_map(|p| p.prefix().map(str::to_string)));
         for o in page.contents() {
             if let Some(k) = o.key().filter(|k| is_log_key(k)) {
-                out.objects.push(TrailObject { key: k.to_string(), size: o.size().unwrap_or(0) });
+                out.objects.push(TrailObject { key: k.to_string(), size: o.size().unwrap_or(0), etag: o.e_tag().map(str::to_string) });
             }
         }
         match page.next_continuation_token() {
@@ -178,25 +189,163 @@ pub async fn list(session: &Session, bucket: &str, prefix: &str, days: Option<&[
     Ok(out)
 }
 
-/// Fetch every object, [`PARALLEL_GETS`] at a time, handing each body (or why it could not be
-/// read) to `each` as it arrives.
+/// The part size: [`PART_SIZE`], or `DENYCTL_S3_PART_SIZE` bytes when it is set.
+pub fn part_size() -> Result<u64, String> {
+    match std::env::var(PART_SIZE_ENV) {
+        Err(_) => Ok(PART_SIZE),
+        Ok(v) => v.trim().parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| format!("{PART_SIZE_ENV}={v}: expected a number of bytes above 0")),
+    }
+}
+
+/// What one GET fetches: a whole object, or one byte range of it (`first..=last`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Piece {
+    /// The object's index in the listing.
+    pub object: usize,
+    /// The part's index within its object (0 for a whole object).
+    pub part: usize,
+    /// The byte range; `None`: the whole object in one GET.
+    pub range: Option<(u64, u64)>,
+}
+
+/// The GETs that fetch `objects` with parts of `part_size` bytes, object after object: one GET for
+/// an object of at most `part_size` bytes, else one per range. The number of parts of each object.
+pub fn pieces(objects: &[TrailObject], part_size: u64) -> (Vec<Piece>, Vec<usize>) {
+    let part_size = part_size.max(1);
+    let mut out = Vec::new();
+    let mut counts = Vec::with_capacity(objects.len());
+    for (i, o) in objects.iter().enumerate() {
+        let size = u64::try_from(o.size).unwrap_or(0);
+        if size <= part_size {
+            out.push(Piece { object: i, part: 0, range: None });
+            counts.push(1);
+            continue;
+        }
+        let n = size.div_ceil(part_size);
+        for p in 0..n {
+            let first = p * part_size;
+            out.push(Piece { object: i, part: p as usize, range: Some((first, (first + part_size).min(size) - 1)) });
+        }
+        counts.push(n as usize);
+    }
+    (out, counts)
+}
+
+/// `bytes a-b/total` of a Content-Range header.
+fn content_range(v: &str) -> Option<(u64, u64, Option<u64>)> {
+    let (span, total) = v.trim().strip_prefix("bytes ")?.split_once('/')?;
+    let (a, b) = span.split_once('-')?;
+    Some((a.parse().ok()?, b.parse().ok()?, total.parse().ok()))
+}
+
+/// Fetch one range of `o` and check it against the listing: the bytes asked for, the listed size
+/// and ETag (a changed object is refused by `If-Match`, and checked again here).
+async fn fetch_range(session: &Session, s3: &aws_sdk_s3::Client, bucket: &str, o: &TrailObject, (first, last): (u64, u64)) -> Result<Result<bytes::Bytes, String>, RuntimeError> {
+    let target = format!("s3://{bucket}/{}", o.key);
+    let range = format!("bytes={first}-{last}");
+    let mut req = s3.get_object().bucket(bucket).key(&o.key).range(&range);
+    if let Some(tag) = &o.etag {
+        req = req.if_match(tag);
+    }
+    let out = match session.call(&session.operator, "s3:GetObject", &target, 2, req.send()).await {
+        Ok(out) => out,
+        Err(Failure::Read(r)) if r.code() == Some("PreconditionFailed") => {
+            return Ok(Err(format!("changed since it was listed (its ETag is no longer {}; range {range})", o.etag.as_deref().unwrap_or("?"))))
+        }
+        Err(Failure::Read(r)) => return Ok(Err(format!("range {range}: {r}"))),
+        Err(Failure::Fatal(e)) => return Err(e),
+    };
+    if let (Some(listed), Some(now)) = (&o.etag, out.e_tag()) {
+        if listed != now {
+            return Ok(Err(format!("changed since it was listed (ETag {listed} listed, {now} in range {range})")));
+        }
+    }
+    match out.content_range().and_then(content_range) {
+        Some((a, b, total)) if a == first && b == last && total.is_none_or(|t| t == o.size as u64) => {}
+        Some((_, _, Some(t))) if t != o.size as u64 => return Ok(Err(format!("changed since it was listed ({t} bytes now, {} listed; range {range})", o.size))),
+        other => return Ok(Err(format!("range {range}: the answer covers {}", other.map_or("no range".to_string(), |(a, b, _)| format!("bytes {a}-{b}"))))),
+    }
+    let body = match out.body.collect().await {
+        Ok(b) => b.into_bytes(),
+        Err(e) => return Ok(Err(format!("range {range}: reading the body: {e}"))),
+    };
+    if body.len() as u64 != last - first + 1 {
+        return Ok(Err(format!("range {range}: {} bytes came back, {} expected", body.len(), last - first + 1)));
+    }
+    Ok(Ok(body))
+}
+
+/// An object being put together from its parts.
+struct Assembly {
+    parts: Vec<Option<bytes::Bytes>>,
+    left: usize,
+    failed: Option<String>,
+}
+
+/// Fetch every object, handing each body (or why it could not be read) to `each` as it is
+/// complete. At most [`PARALLEL_GETS`] GETs are in flight (whole objects and ranges alike); an
+/// object larger than the part size ([`part_size`]) is fetched as ranges and reassembled in order;
+/// a range that fails (after the SDK's retries) or shows the object changed skips that object with
+/// the reason, the other objects are still read.
 pub async fn fetch_all(session: &Session, bucket: &str, objects: &[TrailObject], mut each: impl FnMut(&TrailObject, Result<Vec<u8>, String>)) -> Result<(), RuntimeError> {
+    let part = part_size().map_err(RuntimeError::Unreadable)?;
     let s3 = client(session);
     let s3 = &s3;
-    let mut bodies = stream::iter(objects.iter())
-        .map(|o| async move {
+    let (pieces, counts) = pieces(objects, part);
+    let mut assembly: Vec<Option<Assembly>> = counts.iter().map(|&n| Some(Assembly { parts: vec![None; n], left: n, failed: None })).collect();
+    // Objects already known to be skipped: their remaining ranges are not fetched.
+    let failed = std::sync::Mutex::new(vec![false; objects.len()]);
+    let failed = &failed;
+    let mut bodies = stream::iter(pieces)
+        .map(|p| async move {
+            let o = &objects[p.object];
+            if failed.lock().map(|f| f[p.object]).unwrap_or(false) {
+                return Ok((p, Err(String::new())));
+            }
             let target = format!("s3://{bucket}/{}", o.key);
-            let res = match session.call(&session.operator, "s3:GetObject", &target, 2, s3.get_object().bucket(bucket).key(&o.key).send()).await {
-                Ok(out) => out.body.collect().await.map(|b| b.into_bytes().to_vec()).map_err(|e| format!("reading the body: {e}")),
-                Err(Failure::Read(r)) => Err(r.to_string()),
-                Err(Failure::Fatal(e)) => return Err(e),
+            let res = match p.range {
+                Some(r) => fetch_range(session, s3, bucket, o, r).await?,
+                None => match session.call(&session.operator, "s3:GetObject", &target, 2, s3.get_object().bucket(bucket).key(&o.key).send()).await {
+                    Ok(out) => out.body.collect().await.map(|b| b.into_bytes()).map_err(|e| format!("reading the body: {e}")),
+                    Err(Failure::Read(r)) => Err(r.to_string()),
+                    Err(Failure::Fatal(e)) => return Err(e),
+                },
             };
-            Ok((o, res))
+            if res.is_err() {
+                if let Ok(mut f) = failed.lock() {
+                    f[p.object] = true;
+                }
+            }
+            Ok((p, res))
         })
         .buffer_unordered(PARALLEL_GETS);
     while let Some(r) = bodies.next().await {
-        let (o, res) = r?;
-        each(o, res);
+        let (p, res) = r?;
+        let Some(a) = assembly[p.object].as_mut() else { continue };
+        match res {
+            Ok(b) => a.parts[p.part] = Some(b),
+            Err(e) => {
+                if a.failed.is_none() && !e.is_empty() {
+                    a.failed = Some(e);
+                }
+            }
+        }
+        a.left -= 1;
+        if a.left > 0 {
+            continue;
+        }
+        let Some(a) = assembly[p.object].take() else { continue };
+        let o = &objects[p.object];
+        match a.failed {
+            Some(e) => each(o, Err(e)),
+            None => {
+                let mut body = Vec::with_capacity(a.parts.iter().flatten().map(|b| b.len()).sum());
+                for b in a.parts.iter().flatten() {
+                    body.extend_from_slice(b);
+                }
+                each(o, Ok(body));
+            }
+        }
     }
     Ok(())
 }
@@ -214,5 +363,21 @@ mod tests {
         assert_eq!(day_prefixes(d("2025-02-27"), d("2025-03-01")).unwrap(), vec!["2025/02/27", "2025/02/28", "2025/03/01"]);
         assert!(day_prefixes(d("2025-03-02"), d("2025-03-01")).is_err());
         assert!(day_prefixes(d("2000-01-01"), d("2025-03-01")).is_err());
+    }
+
+    #[test]
+    fn pieces_cover_each_object_in_order() {
+        let o = |size: i64| TrailObject { key: format!("k{size}"), size, etag: None };
+        let objects = [o(0), o(10), o(11), o(25)];
+        let (p, counts) = pieces(&objects, 10);
+        assert_eq!(counts, vec![1, 1, 2, 3]);
+        let ranges: Vec<(usize, usize, Option<(u64, u64)>)> = p.iter().map(|x| (x.object, x.part, x.range)).collect();
+        assert_eq!(
+            ranges,
+            vec![(0, 0, None), (1, 0, None), (2, 0, Some((0, 9))), (2, 1, Some((10, 10))), (3, 0, Some((0, 9))), (3, 1, Some((10, 19))), (3, 2, Some((20, 24)))]
+        );
+        assert_eq!(content_range("bytes 10-19/25"), Some((10, 19, Some(25))));
+        assert_eq!(content_range("bytes 10-19/*"), Some((10, 19, None)));
+        assert_eq!(content_range("10-19"), None);
     }
 }

@@ -353,7 +353,8 @@ impl Triage {
 
     /// The group a denial finding belongs to, and its session name.
     fn key_of(&self, f: &Finding) -> (GroupKey, Option<String>) {
-        let ct = f.cloudtrail.clone().unwrap_or_default();
+        let no_info = denyctl_denial::CloudTrailInfo::default();
+        let ct = f.cloudtrail.as_ref().unwrap_or(&no_info);
         let raw_principal = f.principal.as_deref().unwrap_or("");
         let (principal, session) = normalise_principal(raw_principal, ct.session_issuer.as_deref());
         let account = f.account.clone().or_else(|| ct.recipient_account.clone()).unwrap_or_default();
@@ -529,8 +530,8 @@ pub fn rank(groups: &mut [Group]) {
 }
 
 impl EventSink for Triage {
-    fn error_event(&mut self, event: &Map<String, Value>, _location: &dyn Fn() -> String) {
-        match denyctl_denial::cloudtrail_event_memo(event, &self.catalog, Some(&mut self.memo)) {
+    fn error_event(&mut self, event: &denyctl_denial::EventRecord<'_>, _location: &dyn Fn() -> String) {
+        match denyctl_denial::cloudtrail_record(event, &self.catalog, Some(&mut self.memo)) {
             Some(f) => self.add(&f),
             None => self.summary.other_errors += 1,
         }

@@ -4,14 +4,15 @@
 //! one event, or JSON lines of any of these.
 //!
 //! Records are split with serde_json's borrowed raw values; only a record whose text names
-//! `"errorCode"` is parsed into a map and handed to explain's reader. Events that succeeded cost one
-//! scan and a substring search.
+//! `"errorCode"` is read, in one pass into explain's borrowed [`EventRecord`] (the fields explain's
+//! reader uses; no map is built, strings without escapes are not copied), and handed to explain's
+//! reader. Events that succeeded cost one scan and a substring search.
 
 use std::borrow::Cow;
 use std::fmt;
 use std::io::Read;
 
-use denyctl_denial::json_kind as kind_of;
+use denyctl_denial::{json_kind as kind_of, EventRecord};
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -73,7 +74,7 @@ pub fn decompress(bytes: &[u8]) -> Result<Cow<'_, [u8]>, ReadError> {
 /// What the reader hands on.
 pub(crate) trait EventSink {
     /// One event whose text has an `errorCode`, with its location in the source (`record 12`).
-    fn error_event(&mut self, event: &Map<String, Value>, location: &dyn Fn() -> String);
+    fn error_event(&mut self, event: &EventRecord<'_>, location: &dyn Fn() -> String);
     /// A record that is not a readable event.
     fn skipped(&mut self, location: String, reason: String);
 }
@@ -166,7 +167,7 @@ fn top_level(ctx: &mut Ctx<'_>, top: TopDoc<'_>, line: Option<usize>) {
                 Err(e) => return ctx.sink.skipped(loc(), format!("field {k}: {e}")),
             }
         }
-        ctx.event(&m, &loc);
+        ctx.event(&EventRecord::from_map(&m), &loc);
     } else if line.is_some() {
         ctx.sink.skipped(loc(), "not a CloudTrail event (no eventSource/eventName)".into());
     }
@@ -189,18 +190,20 @@ impl Ctx<'_> {
             }
             return;
         }
-        match serde_json::from_str::<Value>(text) {
-            Ok(Value::Object(m)) => self.event(&m, loc),
-            Ok(_) => self.sink.skipped(loc(), "not a JSON object".into()),
+        if !text.starts_with('{') {
+            return self.sink.skipped(loc(), "not a JSON object".into());
+        }
+        match EventRecord::from_json(text) {
+            Ok(r) => self.event(&r, loc),
             Err(e) => self.sink.skipped(loc(), format!("not valid JSON: {e}")),
         }
     }
 
-    /// A parsed event with an errorCode: checked for the fields triage needs, then handed on.
-    fn event(&mut self, m: &Map<String, Value>, loc: &dyn Fn() -> String) {
-        match problem(m) {
+    /// A read event with an errorCode: checked for the fields triage needs, then handed on.
+    fn event(&mut self, r: &EventRecord<'_>, loc: &dyn Fn() -> String) {
+        match problem(r) {
             Some(reason) => self.sink.skipped(loc(), reason),
-            None => self.sink.error_event(m, loc),
+            None => self.sink.error_event(r, loc),
         }
     }
 
@@ -219,9 +222,14 @@ impl Ctx<'_> {
         if memchr::memmem::find(inner.as_bytes(), b"\"errorCode\"").is_none() {
             return;
         }
-        match serde_json::from_str::<Value>(&inner) {
-            Ok(Value::Object(m)) => self.event(&m, loc),
-            Ok(_) => self.sink.skipped(loc(), "CloudTrailEvent is not a JSON object".into()),
+        if !inner.trim_start().starts_with('{') {
+            return match serde_json::from_str::<IgnoredAny>(&inner) {
+                Ok(_) => self.sink.skipped(loc(), "CloudTrailEvent is not a JSON object".into()),
+                Err(e) => self.sink.skipped(loc(), format!("CloudTrailEvent is not valid JSON: {e}")),
+            };
+        }
+        match EventRecord::from_json(&inner) {
+            Ok(r) => self.event(&r, loc),
             Err(e) => self.sink.skipped(loc(), format!("CloudTrailEvent is not valid JSON: {e}")),
         }
     }
@@ -229,14 +237,14 @@ impl Ctx<'_> {
 
 /// Why an event with an errorCode cannot be triaged: the shape explain checks (eventSource,
 /// eventName, errorCode strings), and what grouping needs (eventTime, userIdentity).
-fn problem(m: &Map<String, Value>) -> Option<String> {
-    for key in ["eventSource", "eventName", "errorCode", "eventTime", "userIdentity"] {
-        let want_object = key == "userIdentity";
-        match m.get(key) {
-            None | Some(Value::Null) => return Some(format!("no {key}")),
-            Some(Value::String(_)) if !want_object => {}
-            Some(Value::Object(_)) if want_object => {}
-            Some(other) => return Some(format!("{key} is {}, expected {}", kind_of(other), if want_object { "an object" } else { "a string" })),
+fn problem(r: &EventRecord<'_>) -> Option<String> {
+    let fields = [("eventSource", &r.event_source), ("eventName", &r.event_name), ("errorCode", &r.error_code), ("eventTime", &r.event_time), ("userIdentity", &r.user_identity)];
+    for (key, field) in fields {
+        let want = if key == "userIdentity" { "an object" } else { "a string" };
+        match field.kind() {
+            None | Some("null") => return Some(format!("no {key}")),
+            Some(kind) if kind == want => {}
+            Some(kind) => return Some(format!("{key} is {kind}, expected {want}")),
         }
     }
     None
@@ -389,8 +397,8 @@ mod tests {
         skipped: Vec<(String, String)>,
     }
     impl EventSink for Collect {
-        fn error_event(&mut self, event: &Map<String, Value>, _: &dyn Fn() -> String) {
-            self.events.push(event.get("eventID").and_then(Value::as_str).unwrap_or("").to_string());
+        fn error_event(&mut self, event: &EventRecord<'_>, _: &dyn Fn() -> String) {
+            self.events.push(event.event_id.as_str().unwrap_or("").to_string());
         }
         fn skipped(&mut self, location: String, reason: String) {
             self.skipped.push((location, reason));
