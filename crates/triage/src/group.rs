@@ -509,6 +509,11 @@ impl Triage {
         (self.summary.events, self.summary.denials)
     }
 
+    /// Groups so far.
+    pub fn group_count(&self) -> usize {
+        self.groups.len()
+    }
+
     /// What was read and skipped.
     pub fn summary(&self) -> Summary {
         let mut s = self.summary.clone();

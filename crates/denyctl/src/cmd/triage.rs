@@ -24,7 +24,20 @@ pub struct Counters {
     pub events: AtomicU64,
     /// Denial events grouped.
     pub denials: AtomicU64,
+    /// Groups so far: the most any one reader holds (a lower bound until the readers' groups are merged).
+    pub groups: AtomicU64,
     done: AtomicBool,
+}
+
+impl Counters {
+    /// A reader finished a source: add what it read since `before` (its events and denials).
+    fn source_done(&self, t: &Triage, before: (u64, u64)) {
+        let after = t.summary_counts();
+        self.events.fetch_add(after.0 - before.0, Ordering::Relaxed);
+        self.denials.fetch_add(after.1 - before.1, Ordering::Relaxed);
+        self.groups.fetch_max(t.group_count() as u64, Ordering::Relaxed);
+        self.sources.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// Run the verb.
@@ -136,10 +149,7 @@ pub fn read_files(files: &[PathBuf], opts: Options, c: &Counters) -> Triage {
                             }
                             Err(e) => t.source_skipped(&name, format!("cannot read: {e}")),
                         }
-                        let after = t.summary_counts();
-                        c.events.fetch_add(after.0 - before.0, Ordering::Relaxed);
-                        c.denials.fetch_add(after.1 - before.1, Ordering::Relaxed);
-                        c.sources.fetch_add(1, Ordering::Relaxed);
+                        c.source_done(&t, before);
                     }
                     t
                 })
@@ -182,10 +192,7 @@ fn read_s3(urls: &[(String, String, String)], days: Option<&[String]>, g: &Globa
                             }
                             Err(e) => t.source_skipped(&name, e),
                         }
-                        let after = t.summary_counts();
-                        c.events.fetch_add(after.0 - before.0, Ordering::Relaxed);
-                        c.denials.fetch_add(after.1 - before.1, Ordering::Relaxed);
-                        c.sources.fetch_add(1, Ordering::Relaxed);
+                        c.source_done(&t, before);
                     }
                     t
                 })
@@ -279,7 +286,7 @@ fn read_engine(engine: Engine, sql: &str, a: &TriageArgs, g: &GlobalArgs, t: &mu
     Ok(())
 }
 
-/// Progress on stderr (files, events, denials), on a terminal only and never with `-q`.
+/// Progress on stderr (files, events, denials, groups), on a terminal only and never with `-q`.
 pub fn progress<'s>(s: &'s std::thread::Scope<'s, '_>, g: &GlobalArgs, c: &'s Counters) {
     use std::io::IsTerminal;
     if g.quiet || !std::io::stderr().is_terminal() {
@@ -288,11 +295,12 @@ pub fn progress<'s>(s: &'s std::thread::Scope<'s, '_>, g: &GlobalArgs, c: &'s Co
     s.spawn(move || {
         while !c.done.load(Ordering::Relaxed) {
             eprint!(
-                "\rtriage: {}/{} sources, {} events, {} denials ",
+                "\rtriage: {}/{} sources, {} events, {} denials, {}+ groups ",
                 c.sources.load(Ordering::Relaxed),
                 c.total.load(Ordering::Relaxed),
                 c.events.load(Ordering::Relaxed),
-                c.denials.load(Ordering::Relaxed)
+                c.denials.load(Ordering::Relaxed),
+                c.groups.load(Ordering::Relaxed)
             );
             std::thread::sleep(Duration::from_millis(200));
         }
