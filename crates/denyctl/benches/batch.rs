@@ -1,5 +1,7 @@
-//! `denyctl simulate --batch` end to end: a 20,000-scenario JSON-lines file (about 80 MB) through
-//! the release binary, wall time per run. Target: under 2 seconds.
+//! `denyctl simulate --batch` end to end: a 20,000-scenario JSON-lines file (102 MB) through
+//! the release binary, wall time per run. Target: under 0.8 seconds (issue #14).
+//! `DENYCTL_BENCH_BIN=/path/to/denyctl` measures another build (an older one, to compare);
+//! `DENYCTL_BENCH_FILE=PATH` also keeps the batch file there (for `perf stat`, `/usr/bin/time`).
 
 use std::io::Write;
 use std::process::Command;
@@ -24,13 +26,17 @@ fn bench(c: &mut Criterion) {
         }
     }
     eprintln!("batch file: {SCENARIOS} scenarios, {:.1} MB", bytes as f64 / 1e6);
-    let bin = env!("CARGO_BIN_EXE_denyctl");
+    if let Ok(keep) = std::env::var("DENYCTL_BENCH_FILE") {
+        std::fs::copy(file.path(), &keep).expect("copy the batch file");
+    }
+    let bin = std::env::var("DENYCTL_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_denyctl").to_string());
+    eprintln!("binary: {bin}");
     let mut g = c.benchmark_group("simulate_batch");
     g.sample_size(10).measurement_time(Duration::from_secs(30));
     g.throughput(Throughput::Bytes(bytes));
     g.bench_function("20000_scenarios", |b| {
         b.iter(|| {
-            let out = Command::new(bin)
+            let out = Command::new(&bin)
                 .args(["simulate", "--batch"])
                 .arg(file.path())
                 .stdout(std::process::Stdio::null())

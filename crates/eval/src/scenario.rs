@@ -1,7 +1,10 @@
 //! Scenario files (../shared/scenarios/FORMAT.md): a request, every layer, and the expected answer.
 
-use denyctl_policy::Policy;
+use std::borrow::Cow;
+
+use denyctl_policy::{Policy, Tree};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value as Json;
 
 use crate::layers::{LayerKind, Layers, NamedPolicy, OrgLevel, UnknownLayer};
@@ -148,8 +151,17 @@ fn context(map: serde_json::Map<String, Json>) -> Result<Context, ScenarioError>
 }
 
 impl Scenario {
-    /// Parse a scenario from JSON text.
+    /// Parse a scenario from JSON text: read straight from the text (borrowed strings, no
+    /// `serde_json::Value` for the policies) when it is well formed; the same answer, errors
+    /// included, as [`Scenario::parse_json_str`].
     pub fn parse_str(text: &str) -> Result<Scenario, ScenarioError> {
+        // Whatever the direct reading does not accept (bad input, rare shapes) is read again
+        // the slow way, which words the error.
+        fast::parse(text).or_else(|()| Scenario::parse_json_str(text))
+    }
+
+    /// Parse a scenario from JSON text through a `serde_json::Value` (the reference reading).
+    pub fn parse_json_str(text: &str) -> Result<Scenario, ScenarioError> {
         let v: Json = serde_json::from_str(text).map_err(|e| err("scenario", format!("not valid JSON: {e}")))?;
         Scenario::from_json(v)
     }
@@ -203,4 +215,246 @@ impl Scenario {
 /// Parse a `denied_by` name.
 pub fn layer_from_name(s: &str) -> Option<LayerKind> {
     serde_json::from_value(Json::String(s.to_string())).ok()
+}
+
+/// The direct reading of a scenario: the top level, the request and the layer lists through
+/// typed borrowed structures, each policy document read by [`Policy::from_tree`] from its own
+/// text. It accepts exactly what the reference reading accepts or gives up (`Err(())`): every
+/// byte it accepts is read by `serde_json` as a `Value` would read it (no value is skipped
+/// unread), an object that repeats a key or a field the layer lists do not name gives up, and
+/// so does a document nested deeper than any policy is.
+mod fast {
+    use super::*;
+
+    /// A policy document nests a few levels; deeper ones are left to the reference reading
+    /// (which counts serde_json's recursion limit from the scenario's root).
+    const MAX_DOCUMENT_DEPTH: usize = 32;
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Named<'a> {
+        #[serde(default, borrow)]
+        name: Option<Cow<'a, str>>,
+        #[serde(default, borrow)]
+        document: Option<&'a RawValue>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Level<'a> {
+        #[serde(default)]
+        target: Option<String>,
+        #[serde(default, borrow)]
+        policies: Vec<Named<'a>>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Policies<'a> {
+        #[serde(default, borrow)]
+        identity: Option<Vec<Named<'a>>>,
+        #[serde(default, borrow)]
+        permissions_boundary: Option<Named<'a>>,
+        #[serde(default, borrow)]
+        session: Option<Vec<Named<'a>>>,
+        #[serde(default, borrow)]
+        scp: Option<Vec<Level<'a>>>,
+        #[serde(default, borrow)]
+        rcp: Option<Vec<Level<'a>>>,
+        #[serde(default, borrow)]
+        resource: Option<Named<'a>>,
+        #[serde(default, borrow)]
+        vpc_endpoint: Option<Named<'a>>,
+        #[serde(default)]
+        management_account: Option<String>,
+        /// Read in full, then as the reference reading reads it (from the value).
+        #[serde(default = "no_unknown", borrow)]
+        unknown: Tree<'a>,
+    }
+
+    fn no_unknown<'a>() -> Tree<'a> {
+        Tree::Array(Vec::new())
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Request<'a> {
+        #[serde(borrow)]
+        principal: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        action: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        resource: Option<Cow<'a, str>>,
+        #[serde(default, borrow)]
+        resource_account: Option<Cow<'a, str>>,
+        #[serde(default = "no_context", borrow)]
+        context: Tree<'a>,
+    }
+
+    fn no_context<'a>() -> Tree<'a> {
+        Tree::Object(Vec::new())
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Expect {
+        decision: String,
+        #[serde(default)]
+        denied_by: Vec<String>,
+    }
+
+    /// The top level: a scenario's fields; any other field is read in full and counted
+    /// (a snapshot, which has `format`, carries more).
+    #[derive(Default)]
+    struct Top<'a> {
+        name: Option<Tree<'a>>,
+        description: Option<Tree<'a>>,
+        request: Option<Request<'a>>,
+        /// `None`: absent; `Some(None)`: `null`.
+        policies: Option<Option<Policies<'a>>>,
+        expect: Option<Option<Expect>>,
+        format: bool,
+        others: usize,
+    }
+
+    impl<'de> Deserialize<'de> for Top<'de> {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> serde::de::Visitor<'de> for V {
+                type Value = Top<'de>;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a scenario object")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Top<'de>, A::Error> {
+                    let mut top = Top::default();
+                    let mut seen: Vec<Cow<'de, str>> = Vec::new();
+                    while let Some(key) = map.next_key::<Tree<'de>>()? {
+                        let Tree::String(key) = key else { return Err(serde::de::Error::custom("a key")) };
+                        if seen.contains(&key) {
+                            return Err(serde::de::Error::custom("a repeated key"));
+                        }
+                        match &*key {
+                            "name" => top.name = Some(map.next_value()?),
+                            "description" => top.description = Some(map.next_value()?),
+                            "request" => top.request = Some(map.next_value()?),
+                            "policies" => top.policies = Some(map.next_value()?),
+                            "expect" => top.expect = Some(map.next_value()?),
+                            "versions" => {
+                                map.next_value::<Tree<'de>>()?;
+                            }
+                            "format" => {
+                                map.next_value::<Tree<'de>>()?;
+                                top.format = true;
+                            }
+                            _ => {
+                                map.next_value::<Tree<'de>>()?;
+                                top.others += 1;
+                            }
+                        }
+                        seen.push(key);
+                    }
+                    Ok(top)
+                }
+            }
+            d.deserialize_map(V)
+        }
+    }
+
+    fn named(raw: Named<'_>, default_name: &str) -> Result<NamedPolicy, ()> {
+        let policy = match raw.document {
+            Some(doc) => {
+                let tree = Tree::parse(doc.get()).map_err(|_| ())?;
+                if tree.depth() > MAX_DOCUMENT_DEPTH {
+                    return Err(());
+                }
+                Policy::from_tree(&tree, doc.get()).map_err(|_| ())?
+            }
+            None => Policy::empty(),
+        };
+        Ok(NamedPolicy::new(raw.name.as_deref().unwrap_or(default_name), policy))
+    }
+
+    fn named_list(path: &str, raw: Vec<Named<'_>>) -> Result<Vec<NamedPolicy>, ()> {
+        raw.into_iter().enumerate().map(|(i, r)| named(r, &format!("{path}[{i}]"))).collect()
+    }
+
+    fn levels(path: &str, raw: Vec<Level<'_>>) -> Result<Vec<OrgLevel>, ()> {
+        raw.into_iter()
+            .enumerate()
+            .map(|(i, l)| {
+                Ok(OrgLevel {
+                    target: l.target.unwrap_or_else(|| format!("level {i}")),
+                    policies: named_list(&format!("{path}[{i}].policies"), l.policies)?,
+                })
+            })
+            .collect()
+    }
+
+    fn context(tree: Tree<'_>) -> Result<Context, ()> {
+        let mut ctx = Context::new();
+        let Tree::Object(entries) = tree else { return Err(()) };
+        let scalar = |v: Tree<'_>| -> Result<String, ()> {
+            match v {
+                Tree::String(s) => Ok(s.into_owned()),
+                Tree::Bool(b) => Ok(b.to_string()),
+                Tree::Number(n) => Ok(n.to_string()),
+                _ => Err(()),
+            }
+        };
+        for (k, v) in entries {
+            let values = match v {
+                Tree::Array(items) => items.into_iter().map(scalar).collect::<Result<Vec<_>, _>>()?,
+                other => vec![scalar(other)?],
+            };
+            ctx.insert(&k, values);
+        }
+        Ok(ctx)
+    }
+
+    pub(super) fn parse(text: &str) -> Result<Scenario, ()> {
+        let top: Top<'_> = serde_json::from_str(text).map_err(|_| ())?;
+        if !top.format && top.others > 0 {
+            return Err(());
+        }
+        let text_of = |t: Option<Tree<'_>>| match t {
+            Some(Tree::String(s)) => Some(s.into_owned()),
+            _ => None,
+        };
+        let name = text_of(top.name);
+        let description = text_of(top.description);
+        let req = top.request.ok_or(())?;
+        let principal = req.principal.ok_or(())?;
+        let action = req.action.ok_or(())?;
+        let resource = req.resource.unwrap_or(Cow::Borrowed("*"));
+        let ctx = context(req.context)?;
+        let request = crate::request::Request::new(&principal, &action, &resource, req.resource_account.as_deref(), ctx)
+            .map_err(|_| ())?;
+        let policies = top.policies.flatten().unwrap_or(Policies {
+            identity: None,
+            permissions_boundary: None,
+            session: None,
+            scp: None,
+            rcp: None,
+            resource: None,
+            vpc_endpoint: None,
+            management_account: None,
+            unknown: no_unknown(),
+        });
+        let layers = Layers {
+            identity: named_list("policies.identity", policies.identity.unwrap_or_default())?,
+            permissions_boundary: policies.permissions_boundary.map(|r| named(r, "permissions boundary")).transpose()?,
+            session: policies.session.map(|s| named_list("policies.session", s)).transpose()?,
+            scp: policies.scp.map(|l| levels("policies.scp", l)).transpose()?,
+            rcp: policies.rcp.map(|l| levels("policies.rcp", l)).transpose()?,
+            resource: policies.resource.map(|r| named(r, "resource policy")).transpose()?,
+            vpc_endpoint: policies.vpc_endpoint.map(|r| named(r, "VPC endpoint policy")).transpose()?,
+            management_account: policies.management_account,
+            unknown: match policies.unknown {
+                Tree::Array(items) if items.is_empty() => Vec::new(),
+                u => serde_json::from_value(u.to_json()).map_err(|_| ())?,
+            },
+        };
+        let expect = top.expect.flatten().map(|e| super::Expect { decision: e.decision, denied_by: e.denied_by });
+        Ok(Scenario { name, description, request, layers, expect })
+    }
 }

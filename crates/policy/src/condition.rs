@@ -127,10 +127,9 @@ impl Operator {
         } else {
             (SetQualifier::None, name)
         };
-        let lc = rest.to_ascii_lowercase();
-        let (stem, if_exists) = match lc.strip_suffix("ifexists") {
-            Some(s) => (s, true),
-            None => (lc.as_str(), false),
+        let (stem, if_exists) = match rest.len().checked_sub("ifexists".len()) {
+            Some(at) if rest.is_char_boundary(at) && rest[at..].eq_ignore_ascii_case("ifexists") => (&rest[..at], true),
+            _ => (rest, false),
         };
         let base = BASES.iter().find(|(n, _)| n.eq_ignore_ascii_case(stem)).map(|(_, b)| *b)?;
         if base == Base::Null && (if_exists || set != SetQualifier::None) {

@@ -1,9 +1,12 @@
 //! IAM policy documents: every valid JSON shape, parsed faithfully, with precise errors.
 
-use serde_json::{Map, Value as Json};
+use std::sync::OnceLock;
+
+use serde_json::Value as Json;
 
 use crate::condition::{Condition, Operator, Value};
 use crate::pattern::Pattern;
+use crate::tree::Tree;
 
 /// A statement's effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -80,8 +83,8 @@ impl Statement {
     }
 }
 
-/// A parsed policy document. `raw` keeps the original JSON (key order and values) so that a
-/// changed policy can be written back with a minimal diff.
+/// A parsed policy document. [`Policy::raw`] keeps the original JSON (key order and values) so
+/// that a changed policy can be written back with a minimal diff.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
     /// `Version` (`2012-10-17`, `2008-10-17`, or absent).
@@ -91,7 +94,37 @@ pub struct Policy {
     /// The statements, in order.
     pub statements: Vec<Statement>,
     /// The document as given.
-    pub raw: Json,
+    raw: RawDocument,
+}
+
+/// The document as given: its JSON value, or (read from text) the text, turned into the value
+/// the first time someone asks (evaluation never does; planning a fix does).
+#[derive(Clone)]
+struct RawDocument {
+    text: Option<Box<str>>,
+    json: OnceLock<Json>,
+}
+
+impl RawDocument {
+    fn json(&self) -> &Json {
+        self.json.get_or_init(|| {
+            let text = self.text.as_deref().unwrap_or("{}");
+            // The text was read as JSON when the policy was parsed: it reads again.
+            serde_json::from_str(text).unwrap_or_else(|_| Json::Object(Default::default()))
+        })
+    }
+}
+
+impl PartialEq for RawDocument {
+    fn eq(&self, other: &Self) -> bool {
+        self.json() == other.json()
+    }
+}
+
+impl std::fmt::Debug for RawDocument {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.json().fmt(f)
+    }
 }
 
 /// What is wrong with a policy document, and where.
@@ -121,20 +154,116 @@ const STMT_ELEMENTS: &[&str] = &[
     "Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Principal", "NotPrincipal", "Condition",
 ];
 
-fn kind_of(v: &Json) -> &'static str {
-    match v {
-        Json::Null => "null",
-        Json::Bool(_) => "a boolean",
-        Json::Number(_) => "a number",
-        Json::String(_) => "a string",
-        Json::Array(_) => "a list",
-        Json::Object(_) => "an object",
+/// What the parser needs of a JSON value: implemented by `serde_json::Value` and by the
+/// borrowed [`Tree`] read straight from text, so that both are read by the same code.
+trait Node: Sized {
+    type Entries<'n>: Iterator<Item = (&'n str, &'n Self)> + Clone
+    where
+        Self: 'n;
+    fn as_str(&self) -> Option<&str>;
+    fn as_list(&self) -> Option<&[Self]>;
+    fn entries(&self) -> Option<Self::Entries<'_>>;
+    /// A boolean or a number in its JSON spelling.
+    fn scalar_text(&self) -> Option<String>;
+    fn kind_of(&self) -> &'static str;
+}
+
+impl Node for Json {
+    type Entries<'n> = std::iter::Map<
+        serde_json::map::Iter<'n>,
+        fn((&'n String, &'n Json)) -> (&'n str, &'n Json),
+    >;
+    fn as_str(&self) -> Option<&str> {
+        self.as_str()
+    }
+    fn as_list(&self) -> Option<&[Json]> {
+        self.as_array().map(Vec::as_slice)
+    }
+    fn entries(&self) -> Option<Self::Entries<'_>> {
+        fn pair<'n>((k, v): (&'n String, &'n Json)) -> (&'n str, &'n Json) {
+            (k.as_str(), v)
+        }
+        self.as_object().map(|m| m.iter().map(pair as fn(_) -> _))
+    }
+    fn scalar_text(&self) -> Option<String> {
+        match self {
+            Json::Bool(b) => Some(b.to_string()),
+            Json::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+    fn kind_of(&self) -> &'static str {
+        match self {
+            Json::Null => "null",
+            Json::Bool(_) => "a boolean",
+            Json::Number(_) => "a number",
+            Json::String(_) => "a string",
+            Json::Array(_) => "a list",
+            Json::Object(_) => "an object",
+        }
     }
 }
 
-/// Look up an element by name, case-insensitively (AWS accepts `action` for `Action`).
-fn get<'a>(obj: &'a Map<String, Json>, name: &str) -> Option<&'a Json> {
-    obj.get(name).or_else(|| obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v))
+fn tree_pair<'n, 'a>((k, v): &'n (std::borrow::Cow<'a, str>, Tree<'a>)) -> (&'n str, &'n Tree<'a>) {
+    (k, v)
+}
+
+impl<'a> Node for Tree<'a> {
+    type Entries<'n> = std::iter::Map<
+        std::slice::Iter<'n, (std::borrow::Cow<'a, str>, Tree<'a>)>,
+        fn(&'n (std::borrow::Cow<'a, str>, Tree<'a>)) -> (&'n str, &'n Tree<'a>),
+    >
+    where
+        Self: 'n;
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            Tree::String(s) => Some(s),
+            _ => None,
+        }
+    }
+    fn as_list(&self) -> Option<&[Tree<'a>]> {
+        match self {
+            Tree::Array(items) => Some(items),
+            _ => None,
+        }
+    }
+    fn entries(&self) -> Option<Self::Entries<'_>> {
+        match self {
+            Tree::Object(entries) => Some(entries.iter().map(tree_pair as fn(_) -> _)),
+            _ => None,
+        }
+    }
+    fn scalar_text(&self) -> Option<String> {
+        match self {
+            Tree::Bool(b) => Some(b.to_string()),
+            Tree::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+    fn kind_of(&self) -> &'static str {
+        match self {
+            Tree::Null => "null",
+            Tree::Bool(_) => "a boolean",
+            Tree::Number(_) => "a number",
+            Tree::String(_) => "a string",
+            Tree::Array(_) => "a list",
+            Tree::Object(_) => "an object",
+        }
+    }
+}
+
+fn kind_of<N: Node>(v: &N) -> &'static str {
+    v.kind_of()
+}
+
+/// Look up an element of an object by name, case-insensitively (AWS accepts `action` for `Action`).
+fn get<'n, N: Node>(obj: &'n N, name: &str) -> Option<&'n N> {
+    let entries = obj.entries()?;
+    entries
+        .clone()
+        .find(|(k, _)| *k == name)
+        .or_else(|| entries.clone().find(|(k, _)| k.eq_ignore_ascii_case(name)))
+        .map(|(_, v)| v)
 }
 
 struct Ctx {
@@ -149,24 +278,26 @@ impl Ctx {
 }
 
 /// A string or a list of strings (as `Action`, `Resource` and principal values are written).
-fn strings(ctx: &Ctx, field: &str, v: &Json) -> Result<Vec<String>, PolicyError> {
-    match v {
-        Json::String(s) => Ok(vec![s.clone()]),
-        Json::Array(items) => items
+fn strings<'n, N: Node>(ctx: &Ctx, field: &str, v: &'n N) -> Result<Vec<&'n str>, PolicyError> {
+    if let Some(s) = v.as_str() {
+        return Ok(vec![s]);
+    }
+    match v.as_list() {
+        Some(items) => items
             .iter()
             .enumerate()
-            .map(|(i, item)| match item {
-                Json::String(s) => Ok(s.clone()),
-                other => Err(ctx.err(format!("{field}[{i}]"), format!("expected a string, found {}", kind_of(other)))),
+            .map(|(i, item)| match item.as_str() {
+                Some(s) => Ok(s),
+                None => Err(ctx.err(format!("{field}[{i}]"), format!("expected a string, found {}", kind_of(item)))),
             })
             .collect(),
-        other => Err(ctx.err(field, format!("expected a string or a list of strings, found {}", kind_of(other)))),
+        None => Err(ctx.err(field, format!("expected a string or a list of strings, found {}", kind_of(v)))),
     }
 }
 
-fn pattern_set(
+fn pattern_set<N: Node>(
     ctx: &Ctx,
-    obj: &Map<String, Json>,
+    obj: &N,
     pos: &str,
     neg: &str,
     make: &dyn Fn(&str) -> Pattern,
@@ -200,7 +331,7 @@ fn check_action(ctx: &Ctx, field: &str, a: &str) -> Result<(), PolicyError> {
     }
 }
 
-fn principal_set(ctx: &Ctx, obj: &Map<String, Json>) -> Result<Option<PrincipalSet>, PolicyError> {
+fn principal_set<N: Node>(ctx: &Ctx, obj: &N) -> Result<Option<PrincipalSet>, PolicyError> {
     let (field, negated, v) = match (get(obj, "Principal"), get(obj, "NotPrincipal")) {
         (Some(_), Some(_)) => return Err(ctx.err("Principal", "a statement may have Principal or NotPrincipal, not both")),
         (Some(v), None) => ("Principal", false, v),
@@ -208,12 +339,12 @@ fn principal_set(ctx: &Ctx, obj: &Map<String, Json>) -> Result<Option<PrincipalS
         (None, None) => return Ok(None),
     };
     let mut set = PrincipalSet { negated, any: false, entries: Vec::new() };
-    match v {
-        Json::String(s) if s == "*" => set.any = true,
-        Json::String(s) => {
+    match (v.as_str(), v.entries()) {
+        (Some("*"), _) => set.any = true,
+        (Some(s), _) => {
             return Err(ctx.err(field, format!("{s:?}: a principal string must be \"*\"; name others as {{\"AWS\": ...}}")))
         }
-        Json::Object(m) => {
+        (None, Some(m)) => {
             for (k, vals) in m {
                 let ty = match k.to_ascii_lowercase().as_str() {
                     "aws" => crate::PrincipalType::Aws,
@@ -231,55 +362,56 @@ fn principal_set(ctx: &Ctx, obj: &Map<String, Json>) -> Result<Option<PrincipalS
                     if s == "*" && ty == crate::PrincipalType::Aws {
                         set.any = true;
                     } else {
-                        set.entries.push((ty, s));
+                        set.entries.push((ty, s.to_string()));
                     }
                 }
             }
         }
-        other => return Err(ctx.err(field, format!("expected \"*\" or an object, found {}", kind_of(other)))),
+        (None, None) => return Err(ctx.err(field, format!("expected \"*\" or an object, found {}", kind_of(v)))),
     }
     Ok(Some(set))
 }
 
-fn condition_value(ctx: &Ctx, field: &str, v: &Json, vars: bool) -> Result<Value, PolicyError> {
-    let raw = match v {
-        Json::String(s) => s.clone(),
-        Json::Bool(b) => b.to_string(),
-        Json::Number(n) => n.to_string(),
-        other => return Err(ctx.err(field, format!("a condition value must be a string, number or boolean, found {}", kind_of(other)))),
+/// `field` names the element for an error (built only then: this runs for every value).
+fn condition_value<N: Node>(ctx: &Ctx, field: &dyn Fn() -> String, v: &N, vars: bool) -> Result<Value, PolicyError> {
+    let raw = match v.as_str().map(str::to_string).or_else(|| v.scalar_text()) {
+        Some(raw) => raw,
+        None => {
+            return Err(ctx.err(field(), format!("a condition value must be a string, number or boolean, found {}", kind_of(v))))
+        }
     };
     Ok(Value::new(raw, vars))
 }
 
-fn conditions(ctx: &Ctx, v: &Json, vars: bool) -> Result<Vec<Condition>, PolicyError> {
-    let Json::Object(ops) = v else {
+fn conditions<N: Node>(ctx: &Ctx, v: &N, vars: bool) -> Result<Vec<Condition>, PolicyError> {
+    let Some(ops) = v.entries() else {
         return Err(ctx.err("Condition", format!("expected an object, found {}", kind_of(v))));
     };
     let mut out = Vec::new();
     for (op_name, block) in ops {
-        let field = format!("Condition.{op_name}");
+        let field = || format!("Condition.{op_name}");
         let operator = Operator::parse(op_name).ok_or_else(|| {
             let hint = Operator::suggest(op_name).map(|s| format!(" (did you mean {s}?)")).unwrap_or_default();
-            ctx.err(&field, format!("unknown condition operator{hint}"))
+            ctx.err(field(), format!("unknown condition operator{hint}"))
         })?;
-        let Json::Object(keys) = block else {
-            return Err(ctx.err(&field, format!("expected an object of condition keys, found {}", kind_of(block))));
+        let Some(keys) = block.entries() else {
+            return Err(ctx.err(field(), format!("expected an object of condition keys, found {}", kind_of(block))));
         };
         for (key, vals) in keys {
-            let kf = format!("{field}.{key}");
-            let values = match vals {
-                Json::Array(items) => {
+            let kf = || format!("Condition.{op_name}.{key}");
+            let values = match vals.as_list() {
+                Some(items) => {
                     items.iter().map(|i| condition_value(ctx, &kf, i, vars)).collect::<Result<Vec<_>, _>>()?
                 }
-                single => vec![condition_value(ctx, &kf, single, vars)?],
+                None => vec![condition_value(ctx, &kf, vals, vars)?],
             };
             if key.is_empty() {
-                return Err(ctx.err(&kf, "empty condition key"));
+                return Err(ctx.err(kf(), "empty condition key"));
             }
             out.push(Condition {
-                operator_raw: op_name.clone(),
+                operator_raw: op_name.to_string(),
                 operator,
-                key: key.clone(),
+                key: key.to_string(),
                 key_lc: key.to_ascii_lowercase(),
                 values,
             });
@@ -288,8 +420,8 @@ fn conditions(ctx: &Ctx, v: &Json, vars: bool) -> Result<Vec<Condition>, PolicyE
     Ok(out)
 }
 
-fn unknown_element(ctx: &Ctx, obj: &Map<String, Json>, known: &[&str]) -> Result<(), PolicyError> {
-    for k in obj.keys() {
+fn unknown_element<N: Node>(ctx: &Ctx, obj: &N, known: &[&str]) -> Result<(), PolicyError> {
+    for (k, _) in obj.entries().into_iter().flatten() {
         if !known.iter().any(|n| n.eq_ignore_ascii_case(k)) {
             let hint = known
                 .iter()
@@ -298,28 +430,33 @@ fn unknown_element(ctx: &Ctx, obj: &Map<String, Json>, known: &[&str]) -> Result
                 .min_by_key(|(_, d)| *d)
                 .map(|(n, _)| format!(" (did you mean {n}?)"))
                 .unwrap_or_default();
-            return Err(ctx.err(k.as_str(), format!("unknown policy element{hint}")));
+            return Err(ctx.err(k, format!("unknown policy element{hint}")));
         }
     }
     Ok(())
 }
 
-fn statement(index: usize, v: &Json, vars: bool) -> Result<Statement, PolicyError> {
+fn statement<N: Node>(index: usize, v: &N, vars: bool) -> Result<Statement, PolicyError> {
     let mut ctx = Ctx { index: Some(index), sid: None };
-    let Json::Object(obj) = v else {
+    if v.entries().is_none() {
         return Err(ctx.err("Statement", format!("expected an object, found {}", kind_of(v))));
-    };
+    }
+    let obj = v;
     ctx.sid = match get(obj, "Sid") {
         None => None,
-        Some(Json::String(s)) => Some(s.clone()),
-        Some(other) => return Err(ctx.err("Sid", format!("expected a string, found {}", kind_of(other)))),
+        Some(s) => match s.as_str() {
+            Some(s) => Some(s.to_string()),
+            None => return Err(ctx.err("Sid", format!("expected a string, found {}", kind_of(s)))),
+        },
     };
     unknown_element(&ctx, obj, STMT_ELEMENTS)?;
-    let effect = match get(obj, "Effect") {
-        Some(Json::String(s)) if s == "Allow" => Effect::Allow,
-        Some(Json::String(s)) if s == "Deny" => Effect::Deny,
-        Some(Json::String(s)) => return Err(ctx.err("Effect", format!("{s:?} is not Allow or Deny (case matters)"))),
-        Some(other) => return Err(ctx.err("Effect", format!("expected \"Allow\" or \"Deny\", found {}", kind_of(other)))),
+    let effect = match get(obj, "Effect").map(|e| (e, e.as_str())) {
+        Some((_, Some("Allow"))) => Effect::Allow,
+        Some((_, Some("Deny"))) => Effect::Deny,
+        Some((_, Some(s))) => return Err(ctx.err("Effect", format!("{s:?} is not Allow or Deny (case matters)"))),
+        Some((other, None)) => {
+            return Err(ctx.err("Effect", format!("expected \"Allow\" or \"Deny\", found {}", kind_of(other))))
+        }
         None => return Err(ctx.err("Effect", "missing (every statement needs Allow or Deny)")),
     };
     let action = pattern_set(&ctx, obj, "Action", "NotAction", &Pattern::action)?
@@ -345,23 +482,28 @@ fn statement(index: usize, v: &Json, vars: bool) -> Result<Statement, PolicyErro
     let services = if action.negated {
         None
     } else {
-        action
-            .patterns
-            .iter()
-            .map(|p| p.action_service().map(Box::<str>::from))
-            .collect::<Option<Vec<_>>>()
-            .map(|mut v| {
-                v.sort();
-                v.dedup();
-                v.into_boxed_slice()
-            })
+        action.patterns.iter().map(|p| p.action_service()).collect::<Option<Vec<_>>>().map(|mut v| {
+            v.sort_unstable();
+            v.dedup();
+            v.into_iter().map(Box::<str>::from).collect()
+        })
     };
     Ok(Statement { index, sid: ctx.sid, effect, action, resource, principal, conditions, services })
 }
 
 impl Policy {
-    /// Parse a document from JSON text.
+    /// Parse a document from JSON text. Read straight from the text (no `serde_json::Value` is
+    /// built unless [`Policy::raw`] is asked for); the same answer, errors included, as
+    /// parsing the text into a `Value` and calling [`Policy::from_json`].
     pub fn parse_str(text: &str) -> Result<Policy, PolicyError> {
+        match Tree::parse(text) {
+            Ok(tree) => Policy::from_tree(&tree, text),
+            // Invalid JSON, or an object that repeats a key: the `Value` path reads and words it.
+            Err(_) => Policy::parse_str_json(text),
+        }
+    }
+
+    fn parse_str_json(text: &str) -> Result<Policy, PolicyError> {
         let raw: Json = serde_json::from_str(text).map_err(|e| PolicyError {
             statement: None,
             sid: None,
@@ -371,38 +513,69 @@ impl Policy {
         Policy::from_json(raw)
     }
 
-    /// Parse a document from a JSON value (kept as `raw`).
-    pub fn from_json(raw: Json) -> Result<Policy, PolicyError> {
-        let ctx = Ctx { index: None, sid: None };
-        let Json::Object(obj) = &raw else {
-            return Err(ctx.err("document", format!("a policy must be a JSON object, found {}", kind_of(&raw))));
-        };
-        unknown_element(&ctx, obj, TOP_ELEMENTS)?;
-        let version = match get(obj, "Version") {
-            None => None,
-            Some(Json::String(v)) if v == "2012-10-17" || v == "2008-10-17" => Some(v.clone()),
-            Some(Json::String(v)) => {
-                return Err(ctx.err("Version", format!("{v:?} is not a policy language version (use \"2012-10-17\")")))
-            }
-            Some(other) => return Err(ctx.err("Version", format!("expected a string, found {}", kind_of(other)))),
-        };
-        let id = match get(obj, "Id") {
-            None => None,
-            Some(Json::String(s)) => Some(s.clone()),
-            Some(other) => return Err(ctx.err("Id", format!("expected a string, found {}", kind_of(other)))),
-        };
-        // Policy variables exist only in version 2012-10-17; older documents treat `${...}` literally.
-        let vars = version.as_deref() == Some("2012-10-17");
-        let statements = match get(obj, "Statement") {
-            None => Vec::new(),
-            Some(Json::Array(items)) => {
-                items.iter().enumerate().map(|(i, s)| statement(i, s, vars)).collect::<Result<_, _>>()?
-            }
-            Some(single @ Json::Object(_)) => vec![statement(0, single, vars)?],
-            Some(other) => {
-                return Err(ctx.err("Statement", format!("expected an object or a list, found {}", kind_of(other))))
-            }
-        };
+    /// Parse a document read into a [`Tree`] from `text` (which [`Policy::raw`] is read from
+    /// when asked for): the same answer as [`Policy::from_json`] on the same text's `Value`.
+    pub fn from_tree(tree: &Tree<'_>, text: &str) -> Result<Policy, PolicyError> {
+        let (version, id, statements) = parse(tree)?;
+        let raw = RawDocument { text: Some(text.into()), json: OnceLock::new() };
         Ok(Policy { version, id, statements, raw })
     }
+
+    /// Parse a document from a JSON value (kept as [`Policy::raw`]).
+    pub fn from_json(raw: Json) -> Result<Policy, PolicyError> {
+        let (version, id, statements) = parse(&raw)?;
+        Ok(Policy { version, id, statements, raw: RawDocument { text: None, json: OnceLock::from(raw) } })
+    }
+
+    /// The empty document `{}`: no statement.
+    pub fn empty() -> Policy {
+        Policy {
+            version: None,
+            id: None,
+            statements: Vec::new(),
+            raw: RawDocument { text: None, json: OnceLock::from(Json::Object(Default::default())) },
+        }
+    }
+
+    /// The document as given (key order and values).
+    pub fn raw(&self) -> &Json {
+        self.raw.json()
+    }
+}
+
+type Parts = (Option<String>, Option<String>, Vec<Statement>);
+
+fn parse<N: Node>(raw: &N) -> Result<Parts, PolicyError> {
+    let ctx = Ctx { index: None, sid: None };
+    if raw.entries().is_none() {
+        return Err(ctx.err("document", format!("a policy must be a JSON object, found {}", kind_of(raw))));
+    }
+    let obj = raw;
+    unknown_element(&ctx, obj, TOP_ELEMENTS)?;
+    let version = match get(obj, "Version").map(|v| (v, v.as_str())) {
+        None => None,
+        Some((_, Some(v))) if v == "2012-10-17" || v == "2008-10-17" => Some(v.to_string()),
+        Some((_, Some(v))) => {
+            return Err(ctx.err("Version", format!("{v:?} is not a policy language version (use \"2012-10-17\")")))
+        }
+        Some((other, None)) => return Err(ctx.err("Version", format!("expected a string, found {}", kind_of(other)))),
+    };
+    let id = match get(obj, "Id").map(|v| (v, v.as_str())) {
+        None => None,
+        Some((_, Some(s))) => Some(s.to_string()),
+        Some((other, None)) => return Err(ctx.err("Id", format!("expected a string, found {}", kind_of(other)))),
+    };
+    // Policy variables exist only in version 2012-10-17; older documents treat `${...}` literally.
+    let vars = version.as_deref() == Some("2012-10-17");
+    let statements = match get(obj, "Statement") {
+        None => Vec::new(),
+        Some(v) => match (v.as_list(), v.entries()) {
+            (Some(items), _) => items.iter().enumerate().map(|(i, s)| statement(i, s, vars)).collect::<Result<_, _>>()?,
+            (None, Some(_)) => vec![statement(0, v, vars)?],
+            (None, None) => {
+                return Err(ctx.err("Statement", format!("expected an object or a list, found {}", kind_of(v))))
+            }
+        },
+    };
+    Ok((version, id, statements))
 }

@@ -93,17 +93,18 @@ pub fn resolve<'a>(
     Ok(out)
 }
 
-/// How the name part of an action pattern compares (after the service prefix matched).
-#[derive(Debug, Clone, PartialEq)]
+/// How the name part of an action pattern compares (after the service prefix matched); the
+/// name is the comparison text after the colon.
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Name {
     /// `*`.
     Any,
     /// No wildcard.
-    Exact(Box<str>),
+    Exact,
     /// `Get*`: a literal prefix then one trailing star.
-    Prefix(Box<str>),
+    Prefix,
     /// Anything else with wildcards.
-    Glob(Box<str>),
+    Glob,
 }
 
 impl Name {
@@ -111,20 +112,21 @@ impl Name {
         if n == "*" {
             Name::Any
         } else if !glob::has_wildcard(n) {
-            Name::Exact(n.into())
-        } else if let Some(p) = n.strip_suffix('*').filter(|p| !glob::has_wildcard(p)) {
-            Name::Prefix(p.into())
+            Name::Exact
+        } else if n.strip_suffix('*').is_some_and(|p| !glob::has_wildcard(p)) {
+            Name::Prefix
         } else {
-            Name::Glob(n.into())
+            Name::Glob
         }
     }
 
-    fn matches(&self, name: &str) -> bool {
+    /// `pattern` is the name as written after the colon (lower-cased).
+    fn matches(self, pattern: &str, name: &str) -> bool {
         match self {
             Name::Any => true,
-            Name::Exact(e) => **e == *name,
-            Name::Prefix(p) => name.starts_with(&**p),
-            Name::Glob(g) => glob::glob(g.as_bytes(), name.as_bytes()),
+            Name::Exact => pattern == name,
+            Name::Prefix => name.starts_with(&pattern[..pattern.len() - 1]),
+            Name::Glob => glob::glob(pattern.as_bytes(), name.as_bytes()),
         }
     }
 }
@@ -134,12 +136,13 @@ impl Name {
 enum Kind {
     /// `*`: matches everything.
     Any,
-    /// An action pattern with a literal service prefix: compare the prefix, then the name.
-    Action(Box<str>, Name),
+    /// An action pattern with a literal service prefix (before the colon at this offset):
+    /// compare the prefix, then the name.
+    Action(usize, Name),
     /// No wildcard, no variable.
     Exact,
     /// A literal prefix and one trailing `*` (which may cross colons): `arn:aws:s3:::b/*`.
-    Prefix(Box<str>),
+    Prefix,
     /// Wildcards, no variable.
     Glob,
     /// Holds policy variables, resolved per request.
@@ -151,8 +154,8 @@ enum Kind {
 pub struct Pattern {
     /// The text as written in the policy.
     pub raw: String,
-    /// Comparison form (lower-cased for actions).
-    norm: String,
+    /// Comparison form when it differs from `raw` (an action with capitals, lower-cased).
+    lower: Option<Box<str>>,
     kind: Kind,
 }
 
@@ -170,17 +173,23 @@ pub enum Match<'a> {
 impl Pattern {
     /// An action pattern: case-insensitive, no variables.
     pub fn action(raw: &str) -> Pattern {
-        let norm = raw.to_ascii_lowercase();
+        let lower: Option<Box<str>> = raw.bytes().any(|b| b.is_ascii_uppercase()).then(|| raw.to_ascii_lowercase().into());
+        let norm = lower.as_deref().unwrap_or(raw);
         let kind = if norm == "*" {
             Kind::Any
         } else if let Some((svc, name)) = norm.split_once(':').filter(|(svc, _)| !glob::has_wildcard(svc)) {
-            Kind::Action(svc.into(), Name::new(name))
-        } else if glob::has_wildcard(&norm) {
+            Kind::Action(svc.len(), Name::new(name))
+        } else if glob::has_wildcard(norm) {
             Kind::Glob
         } else {
             Kind::Exact
         };
-        Pattern { raw: raw.to_string(), norm, kind }
+        Pattern { raw: raw.to_string(), lower, kind }
+    }
+
+    /// The comparison form (lower-cased for actions).
+    fn norm(&self) -> &str {
+        self.lower.as_deref().unwrap_or(&self.raw)
     }
 
     /// A resource pattern: case-sensitive, ARN wildcard rule, variables when `vars` is true.
@@ -189,14 +198,14 @@ impl Pattern {
             Kind::Any
         } else if let Some(p) = vars.then(|| pieces(raw)).flatten() {
             Kind::Vars(p)
-        } else if let Some(prefix) = raw.strip_suffix('*').filter(|p| !glob::has_wildcard(p)) {
-            Kind::Prefix(prefix.into())
+        } else if raw.strip_suffix('*').is_some_and(|p| !glob::has_wildcard(p)) {
+            Kind::Prefix
         } else if glob::has_wildcard(raw) {
             Kind::Glob
         } else {
             Kind::Exact
         };
-        Pattern { raw: raw.to_string(), norm: raw.to_string(), kind }
+        Pattern { raw: raw.to_string(), lower: None, kind }
     }
 
     /// Whether this is `*`.
@@ -212,7 +221,7 @@ impl Pattern {
     /// The literal service prefix of an action pattern (`s3` for `s3:Get*`), if it has one.
     pub fn action_service(&self) -> Option<&str> {
         match &self.kind {
-            Kind::Action(svc, _) => Some(svc),
+            Kind::Action(colon, _) => Some(&self.norm()[..*colon]),
             _ => None,
         }
     }
@@ -231,10 +240,13 @@ impl Pattern {
     pub fn matches_action_parts(&self, action_lc: &str, svc: &str, name: &str) -> bool {
         match &self.kind {
             Kind::Any => true,
-            Kind::Action(s, n) => **s == *svc && n.matches(name),
-            Kind::Exact => self.norm == action_lc,
-            Kind::Glob => glob::glob(self.norm.as_bytes(), action_lc.as_bytes()),
-            Kind::Prefix(_) | Kind::Vars(_) => false,
+            Kind::Action(colon, n) => {
+                let norm = self.norm();
+                norm[..*colon] == *svc && n.matches(&norm[*colon + 1..], name)
+            }
+            Kind::Exact => self.norm() == action_lc,
+            Kind::Glob => glob::glob(self.norm().as_bytes(), action_lc.as_bytes()),
+            Kind::Prefix | Kind::Vars(_) => false,
         }
     }
 
@@ -243,9 +255,9 @@ impl Pattern {
         let yes = |b: bool| if b { Match::Yes } else { Match::No };
         match &self.kind {
             Kind::Any => Match::Yes,
-            Kind::Exact => yes(self.norm == resource),
-            Kind::Glob => yes(glob::glob_arn(self.norm.as_bytes(), resource.as_bytes())),
-            Kind::Prefix(p) => yes(resource.starts_with(&**p)),
+            Kind::Exact => yes(self.norm() == resource),
+            Kind::Glob => yes(glob::glob_arn(self.norm().as_bytes(), resource.as_bytes())),
+            Kind::Prefix => yes(resource.starts_with(&self.norm()[..self.norm().len() - 1])),
             Kind::Action(..) => Match::No,
             Kind::Vars(p) => match resolve(p, lookup, true) {
                 Ok(pat) => yes(glob::glob_arn(&pat, resource.as_bytes())),

@@ -28,7 +28,7 @@ fn accepts_every_shape() {
     assert_eq!(s.conditions[1].values[0].raw, "10");
     assert_eq!(s.conditions[2].values[0].raw, "false");
     // The original document, key order included, is kept for minimal-diff rewrites.
-    let keys: Vec<&String> = p.raw["Statement"].as_object().unwrap().keys().collect();
+    let keys: Vec<&String> = p.raw()["Statement"].as_object().unwrap().keys().collect();
     assert_eq!(keys, ["Sid", "Effect", "Principal", "NotAction", "NotResource", "Condition"]);
 }
 

@@ -95,7 +95,7 @@ fn allow_all() -> NamedPolicy {
     let doc = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]});
     NamedPolicy {
         name: Arc::from("probe: everything allowed in its own account"),
-        policy: Arc::new(Policy::from_json(doc).unwrap_or_else(|_| Policy { version: None, id: None, statements: Vec::new(), raw: json!({}) })),
+        policy: Arc::new(Policy::from_json(doc).unwrap_or_else(|_| Policy::empty())),
     }
 }
 

@@ -198,7 +198,7 @@ impl<'a> Planner<'a> {
     }
 
     fn base(&self, slot: &Slot) -> Option<Json> {
-        get_policy(&self.all, slot).map(|p| p.policy.raw.clone())
+        get_policy(&self.all, slot).map(|p| p.policy.raw().clone())
     }
 
     /// The caller's role or user name, its inline-policy quota and the quota's name.
@@ -247,7 +247,7 @@ impl<'a> Planner<'a> {
                 extra(d);
             }
             None => {
-                let before = get_policy(self.original, &slot).map(|p| p.policy.raw.clone()).filter(|_| !target.create);
+                let before = get_policy(self.original, &slot).map(|p| p.policy.raw().clone()).filter(|_| !target.create);
                 let mut d = Draft {
                     slot,
                     layer,
@@ -319,7 +319,7 @@ impl<'a> Planner<'a> {
             .identity
             .iter()
             .filter(|p| is_inline(&p.name) && Slot::Identity(p.name.to_string()) != inline_slot)
-            .map(|p| limits::policy_size(&p.policy.raw))
+            .map(|p| limits::policy_size(p.policy.raw()))
             .sum();
         let total = others + limits::policy_size(&doc);
         let mut notes = grant.notes.clone();
@@ -392,7 +392,7 @@ impl<'a> Planner<'a> {
         let grant = self.grant()?.clone();
         let Some(b) = self.all.permissions_boundary.as_ref() else { return Ok(false) };
         let name = b.name.to_string();
-        let mut doc = b.policy.raw.clone();
+        let mut doc = b.policy.raw().clone();
         let stmt = self.allow_statement(&doc, Json::String(grant.action.clone()), Some(&grant.resource), false);
         edit::add_statement(&mut doc, stmt.clone()).map_err(|m| RemedyError::Edit { target: name.clone(), message: m })?;
         let size = limits::policy_size(&doc);
@@ -484,7 +484,7 @@ impl<'a> Planner<'a> {
         let grant = self.grant()?.clone();
         let Some(first) = self.all.session.as_ref().and_then(|s| s.first()) else { return Ok(false) };
         let name = first.name.to_string();
-        let mut doc = first.policy.raw.clone();
+        let mut doc = first.policy.raw().clone();
         let stmt = self.allow_statement(&doc, Json::String(grant.action.clone()), Some(&grant.resource), false);
         edit::add_statement(&mut doc, stmt.clone()).map_err(|m| RemedyError::Edit { target: name.clone(), message: m })?;
         let summary = format!("re-issue the session with a session policy that also allows {} on {}", grant.action, grant.resource);
@@ -531,7 +531,7 @@ impl<'a> Planner<'a> {
         let grant = self.grant()?.clone();
         let Some(lv) = self.all.scp.as_ref().and_then(|l| l.iter().find(|lv| lv.target == level)) else { return Ok(false) };
         let (name, create, mut doc) = match lv.policies.first() {
-            Some(p) => (p.name.to_string(), false, p.policy.raw.clone()),
+            Some(p) => (p.name.to_string(), false, p.policy.raw().clone()),
             None => (format!("denyctl-allow-{}", self.req.service()), true, edit::new_document()),
         };
         if create {
@@ -560,7 +560,7 @@ impl<'a> Planner<'a> {
         let grant = self.grant()?.clone();
         let Some(p) = self.all.vpc_endpoint.as_ref() else { return Ok(false) };
         let name = p.name.to_string();
-        let mut doc = p.policy.raw.clone();
+        let mut doc = p.policy.raw().clone();
         let stmt = self.allow_statement(&doc, Json::String(grant.action.clone()), Some(&grant.resource), true);
         edit::add_statement(&mut doc, stmt.clone()).map_err(|m| RemedyError::Edit { target: name.clone(), message: m })?;
         let target = vpce_target(&name);
@@ -596,7 +596,7 @@ impl<'a> Planner<'a> {
                     self.req.entity_arn
                 ));
             }
-            let mut doc = np.policy.raw.clone();
+            let mut doc = np.policy.raw().clone();
             let original = edit::statement_at(&doc, sref.index).cloned();
             let stmt = edit::narrow_deny(&mut doc, sref.index, &self.req.entity_arn).map_err(|m| RemedyError::Edit { target: name.clone(), message: m })?;
             // On a Deny over every resource, the exception is made exact with a twin statement
@@ -666,7 +666,7 @@ impl<'a> Planner<'a> {
                             .identity
                             .iter()
                             .filter(|p| is_inline(&p.name) && *p.name != *name)
-                            .map(|p| limits::policy_size(&p.policy.raw))
+                            .map(|p| limits::policy_size(p.policy.raw()))
                             .sum();
                         let total = others + limits::policy_size(&doc);
                         if total > limit {

@@ -55,6 +55,39 @@ fn line_result(line: &str) -> Result<(Option<String>, Verdict), String> {
     Ok((sc.name, v))
 }
 
+/// Lines a worker takes at a time: small enough that both cores stay busy to the end (and the
+/// first results are written while the rest is evaluated), large enough to cost nothing to hand out.
+const LINES_PER_CHUNK: usize = 128;
+
+/// A chunk's output lines, one buffer, and its failures.
+struct Rendered {
+    json: Vec<u8>,
+    failed: usize,
+    first_error: Option<String>,
+}
+
+fn render_chunk(path: &str, part: &[(usize, &str)]) -> Rendered {
+    let mut r = Rendered { json: Vec::with_capacity(part.len() * 1024), failed: 0, first_error: None };
+    for (n, l) in part {
+        match line_result(l) {
+            Ok((name, v)) => {
+                let out = SimulateOutput { schema_version: Some(output::SCHEMA_VERSION), name: name.as_deref(), verdict: &v };
+                // Writing into a Vec cannot fail, and a verdict always serializes.
+                let _ = serde_json::to_writer(&mut r.json, &out);
+            }
+            Err(e) => {
+                let error = format!("{path}:{n}: {e}");
+                let obj = serde_json::json!({"schema_version": output::SCHEMA_VERSION, "line": n, "error": error});
+                let _ = serde_json::to_writer(&mut r.json, &obj);
+                r.failed += 1;
+                r.first_error.get_or_insert(error);
+            }
+        }
+        r.json.push(b'\n');
+    }
+    r
+}
+
 fn batch(path: &str) -> CmdResult {
     let bytes = read_bytes(path, MAX_INPUT_BYTES)?;
     let text = std::str::from_utf8(&bytes).map_err(|e| {
@@ -62,52 +95,55 @@ fn batch(path: &str) -> CmdResult {
     })?;
     let lines: Vec<(usize, &str)> =
         text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).map(|(i, l)| (i + 1, l)).collect();
-    // Evaluate in parallel chunks, then print in input order.
+    // Workers take chunks of lines in turn and send them back rendered; this thread prints them
+    // in input order as they arrive.
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8);
-    let chunk = lines.len().div_ceil(workers).max(1);
-    let rendered: Vec<Vec<(Vec<u8>, bool)>> = std::thread::scope(|s| {
-        let handles: Vec<_> = lines
-            .chunks(chunk)
-            .map(|part| {
-                s.spawn(move || {
-                    part.iter()
-                        .map(|(n, l)| match line_result(l) {
-                            Ok((name, v)) => {
-                                let out = SimulateOutput {
-                                    schema_version: Some(output::SCHEMA_VERSION),
-                                    name: name.as_deref(),
-                                    verdict: &v,
-                                };
-                                (serde_json::to_vec(&out).unwrap_or_default(), true)
-                            }
-                            Err(e) => {
-                                let obj = serde_json::json!({"schema_version": output::SCHEMA_VERSION, "line": n, "error": format!("{path}:{n}: {e}")});
-                                (serde_json::to_vec(&obj).unwrap_or_default(), false)
-                            }
-                        })
-                        .collect()
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
-    });
+    let chunks: Vec<&[(usize, &str)]> = lines.chunks(LINES_PER_CHUNK).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
     let mut failed = 0usize;
     let mut first_error = None;
-    for (json, ok) in rendered.into_iter().flatten() {
-        if !ok {
-            failed += 1;
-            if first_error.is_none() {
-                first_error = serde_json::from_slice::<serde_json::Value>(&json)
-                    .ok()
-                    .and_then(|v| v["error"].as_str().map(str::to_string));
+    let mut pipe_closed = false;
+    std::thread::scope(|s| -> Result<(), CliError> {
+        let (tx, rx) = std::sync::mpsc::channel::<(usize, Rendered)>();
+        for _ in 0..workers.min(chunks.len()) {
+            let tx = tx.clone();
+            let (chunks, next) = (&chunks, &next);
+            s.spawn(move || loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(part) = chunks.get(i) else { break };
+                if tx.send((i, render_chunk(path, part))).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        let mut pending = std::collections::BTreeMap::new();
+        let mut due = 0usize;
+        for (i, r) in rx {
+            pending.insert(i, r);
+            while let Some(r) = pending.remove(&due) {
+                due += 1;
+                failed += r.failed;
+                if first_error.is_none() {
+                    first_error = r.first_error;
+                }
+                if pipe_closed {
+                    continue;
+                }
+                if let Err(e) = out.write_all(&r.json) {
+                    ignore_broken_pipe(e)?;
+                    // The reader went away: stop the workers (they see the closed channel).
+                    pipe_closed = true;
+                    next.store(chunks.len(), std::sync::atomic::Ordering::Relaxed);
+                }
             }
         }
-        if let Err(e) = out.write_all(&json).and_then(|_| out.write_all(b"\n")) {
-            ignore_broken_pipe(e)?;
-            return Ok(exit::OK);
-        }
+        Ok(())
+    })?;
+    if pipe_closed {
+        return Ok(exit::OK);
     }
     out.flush().or_else(ignore_broken_pipe)?;
     if failed > 0 {
