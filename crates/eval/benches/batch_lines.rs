@@ -55,6 +55,28 @@ pub fn batch_lines(c: &mut Criterion) {
             }
         })
     });
+    // The same reading on every core, as `simulate --batch` runs it (its workers take chunks of
+    // lines in turn): the lines dealt out in chunks of 16, one thread per core.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    g.bench_function(format!("scenario_parse_str_{cores}_threads"), |b| {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        b.iter(|| {
+            next.store(0, std::sync::atomic::Ordering::Relaxed);
+            std::thread::scope(|s| {
+                for _ in 0..cores {
+                    s.spawn(|| loop {
+                        let start = next.fetch_add(16, std::sync::atomic::Ordering::Relaxed);
+                        if start >= lines.len() {
+                            break;
+                        }
+                        for l in &lines[start..(start + 16).min(lines.len())] {
+                            std::hint::black_box(Scenario::parse_str(l).unwrap());
+                        }
+                    });
+                }
+            })
+        })
+    });
     let parsed: Vec<Scenario> = lines.iter().map(|l| Scenario::parse_str(l).unwrap()).collect();
     g.bench_function("evaluate_only", |b| {
         b.iter(|| {
