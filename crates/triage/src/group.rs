@@ -305,8 +305,12 @@ impl Triage {
                 self.summary.events += n;
             }
             Err(ReadError::Broken { records, .. }) => {
-                self.summary.sources_read += 1;
-                self.summary.events += records;
+                // Read in part: the records before the break count; broken before its first
+                // record, nothing of it was read.
+                if *records > 0 {
+                    self.summary.sources_read += 1;
+                    self.summary.events += records;
+                }
                 self.source_skipped(source, res.as_ref().err().map(ToString::to_string).unwrap_or_default());
             }
             Err(e) => self.source_skipped(source, e.to_string()),
@@ -660,5 +664,16 @@ mod tests {
         assert_eq!((s.look_alikes[0].error.as_str(), s.look_alikes[0].count), ("ExpiredToken", 1));
         assert_eq!(s.sources_skipped.len(), 1);
         assert_eq!(s.sources_skipped[0].source, "c.json");
+    }
+
+    #[test]
+    fn a_source_broken_before_its_first_record_is_skipped_not_read() {
+        let mut t = Triage::new(Options { fold: false });
+        assert!(matches!(t.read("empty.json", b"{\"Records\":[{\"eventVersion\":\"1.08\""), Err(ReadError::Broken { records: 0, .. })));
+        let e = ev("e1", "2025-01-01T00:00:00Z", "s1", "x/1", "AccessDenied", "Access Denied").to_string();
+        let half = format!("{{\"Records\":[{e},{{\"eventVersion\"");
+        assert!(matches!(t.read("half.json", half.as_bytes()), Err(ReadError::Broken { records: 1, .. })));
+        let s = t.summary();
+        assert_eq!((s.sources_read, s.events, s.sources_skipped.len()), (1, 1, 2));
     }
 }
