@@ -142,6 +142,18 @@ fn lookup_events_and_json_lines_agree_with_log_files() {
     assert_eq!(from_files, planted(&c));
     assert_eq!(run(&dir.path().join("lookup.json")), from_files);
     assert_eq!(run(&dir.path().join("events.jsonl")), from_files);
+    // A file over 8 MiB is read from disk as it is parsed (JSON lines a block at a time): the same
+    // groups, each count times the repeats, plain and gzip.
+    let repeats = (9 << 20) / std::fs::metadata(dir.path().join("events.jsonl")).unwrap().len() + 1;
+    let one = std::fs::read(dir.path().join("events.jsonl")).unwrap();
+    let big = one.repeat(repeats as usize);
+    std::fs::write(dir.path().join("big.jsonl"), &big).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&big).unwrap();
+    std::fs::write(dir.path().join("big.jsonl.gz"), gz.finish().unwrap()).unwrap();
+    let times: BTreeMap<Key, u64> = from_files.iter().map(|(k, n)| (k.clone(), n * repeats)).collect();
+    assert_eq!(run(&dir.path().join("big.jsonl")), times);
+    assert_eq!(run(&dir.path().join("big.jsonl.gz")), times);
 }
 
 #[test]

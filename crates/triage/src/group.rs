@@ -299,6 +299,19 @@ impl Triage {
     pub fn read(&mut self, source: &str, bytes: &[u8]) -> Result<u64, ReadError> {
         self.source = source.to_string();
         let res = read::read(bytes, self);
+        self.count_source(source, res)
+    }
+
+    /// Read one source from a reader (a file), as [`Triage::read`] reads its bytes, holding at
+    /// most one block of its text ([`crate::STREAM_BLOCK_BYTES`]) when it is long JSON lines.
+    /// `text_size`, when known (a plain file's length, [`crate::gzip_size_hint`]), sizes the buffer.
+    pub fn read_stream(&mut self, source: &str, input: &mut dyn std::io::Read, text_size: Option<u64>) -> Result<u64, ReadError> {
+        self.source = source.to_string();
+        let res = read::read_stream(input, text_size, self);
+        self.count_source(source, res)
+    }
+
+    fn count_source(&mut self, source: &str, res: Result<u64, ReadError>) -> Result<u64, ReadError> {
         match &res {
             Ok(n) => {
                 self.summary.sources_read += 1;

@@ -17,8 +17,13 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-/// Largest log file accepted after gzip decompression (a CloudTrail file is a few MB).
+/// Largest source read whole, after gzip decompression (a CloudTrail file is a few MB); JSON
+/// lines of any size are read a block at a time instead.
 pub const MAX_DECOMPRESSED_BYTES: u64 = 1 << 30;
+
+/// A source read as a stream ([`read_stream`]) whose text runs past this many bytes is read a
+/// block at a time when it is JSON lines (memory: one block, not the file).
+pub const STREAM_BLOCK_BYTES: usize = 64 << 20;
 
 /// Why a whole source could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -26,9 +31,12 @@ pub enum ReadError {
     /// A gzip stream that does not decompress (truncated, corrupt).
     #[error("gzip does not decompress: {0}")]
     Gzip(String),
-    /// Larger than [`MAX_DECOMPRESSED_BYTES`] once decompressed.
-    #[error("larger than {} bytes once decompressed", MAX_DECOMPRESSED_BYTES)]
+    /// Larger than [`MAX_DECOMPRESSED_BYTES`] once decompressed, and not JSON lines.
+    #[error("larger than {} bytes of text once decompressed (only JSON lines are read past that, a block at a time)", MAX_DECOMPRESSED_BYTES)]
     TooLarge,
+    /// The source's bytes could not be read.
+    #[error("cannot read: {0}")]
+    Io(String),
     /// Not UTF-8 text.
     #[error("not UTF-8 text (invalid byte at offset {0})")]
     NotText(usize),
@@ -54,21 +62,116 @@ pub fn decompress(bytes: &[u8]) -> Result<Cow<'_, [u8]>, ReadError> {
         return Ok(Cow::Borrowed(bytes));
     }
     // The trailer's ISIZE (size mod 2^32) is a good first guess for the buffer.
-    let hint = bytes.len().checked_sub(4).and_then(|at| bytes.get(at..)).map(|t| u32::from_le_bytes([t[0], t[1], t[2], t[3]]) as usize).unwrap_or(0);
+    let hint = gzip_size_hint(bytes).unwrap_or(0) as usize;
     let mut out = Vec::with_capacity(hint.clamp(bytes.len(), 256 << 20));
     let mut dec = flate2::read::MultiGzDecoder::new(bytes).take(MAX_DECOMPRESSED_BYTES + 1);
-    dec.read_to_end(&mut out).map_err(|e| {
-        let msg = e.to_string();
-        if e.kind() == std::io::ErrorKind::UnexpectedEof || msg.contains("unexpected end") {
-            ReadError::Gzip(format!("truncated ({} bytes decompressed before the end)", out.len()))
-        } else {
-            ReadError::Gzip(msg)
-        }
-    })?;
+    dec.read_to_end(&mut out).map_err(|e| gzip_error(&e, out.len() as u64))?;
     if out.len() as u64 > MAX_DECOMPRESSED_BYTES {
         return Err(ReadError::TooLarge);
     }
     Ok(Cow::Owned(out))
+}
+
+/// A gzip stream's failure after `done` bytes came out of it.
+fn gzip_error(e: &std::io::Error, done: u64) -> ReadError {
+    let msg = e.to_string();
+    if e.kind() == std::io::ErrorKind::UnexpectedEof || msg.contains("unexpected end") {
+        ReadError::Gzip(format!("truncated ({done} bytes decompressed before the end)"))
+    } else {
+        ReadError::Gzip(msg)
+    }
+}
+
+/// Read one source from a reader (a file), gzip or not, as [`read`] reads its bytes, but holding
+/// at most [`STREAM_BLOCK_BYTES`] of its text when it is JSON lines: a source whose text fits in
+/// one block is read whole; a longer one whose first line is a whole JSON object is read as JSON
+/// lines a block at a time (cut at line ends; line numbers run on across blocks); any other
+/// longer one is read whole up to [`MAX_DECOMPRESSED_BYTES`].
+/// `text_size` is the text's size when known (a plain file's length, gzip's trailer): the buffer
+/// is sized from it, up to a block.
+pub(crate) fn read_stream(input: &mut dyn Read, text_size: Option<u64>, sink: &mut dyn EventSink) -> Result<u64, ReadError> {
+    read_stream_blocks(input, text_size, sink, STREAM_BLOCK_BYTES)
+}
+
+/// The text size a gzip member's trailer gives (ISIZE: the size modulo 2^32), for sizing buffers.
+pub fn gzip_size_hint(bytes: &[u8]) -> Option<u64> {
+    let at = bytes.len().checked_sub(4)?;
+    let t = bytes.get(at..)?;
+    bytes.starts_with(&[0x1f, 0x8b]).then(|| u64::from(u32::from_le_bytes([t[0], t[1], t[2], t[3]])))
+}
+
+fn read_stream_blocks(input: &mut dyn Read, text_size: Option<u64>, sink: &mut dyn EventSink, block: usize) -> Result<u64, ReadError> {
+    let mut input = std::io::BufReader::new(input);
+    let gzip = std::io::BufRead::fill_buf(&mut input).map_err(|e| ReadError::Io(e.to_string()))?.starts_with(&[0x1f, 0x8b]);
+    let mut src: Box<dyn Read + '_> = if gzip { Box::new(flate2::read::MultiGzDecoder::new(input)) } else { Box::new(input) };
+    // Out of the stream so far (for gzip's "bytes decompressed before the end").
+    let mut out: u64 = 0;
+    let mut fill = |src: &mut Box<dyn Read + '_>, buf: &mut Vec<u8>, limit: u64| -> Result<bool, ReadError> {
+        let before = buf.len();
+        let res = src.take(limit).read_to_end(buf);
+        out += (buf.len() - before) as u64;
+        match res {
+            Ok(_) => Ok(((buf.len() - before) as u64) < limit),
+            Err(e) if gzip => Err(gzip_error(&e, out)),
+            Err(e) => Err(ReadError::Io(e.to_string())),
+        }
+    };
+    // One more byte than a block, so that a full block does not grow the buffer to twice its size.
+    let mut buf = Vec::with_capacity(text_size.map_or(1 << 20, |n| usize::try_from(n).unwrap_or(usize::MAX)).min(block) + 1);
+    if fill(&mut src, &mut buf, block as u64)? {
+        return read_text(&buf, sink);
+    }
+    if !first_line_is_a_document(&buf) {
+        let rest = MAX_DECOMPRESSED_BYTES + 1 - buf.len() as u64;
+        if !fill(&mut src, &mut buf, rest)? || buf.len() as u64 > MAX_DECOMPRESSED_BYTES {
+            return Err(ReadError::TooLarge);
+        }
+        return read_text(&buf, sink);
+    }
+    let mut ctx = Ctx { sink, records: 0, cloudtrail: false };
+    // Text already handed on (for NotText's offset) and lines so far (for locations).
+    let (mut consumed, mut lines, mut at_end) = (0usize, 0usize, false);
+    // Once lines were handed on, a failure further on is a break after them (they stay read).
+    let broken = |e: ReadError, consumed: usize, records: u64| if consumed == 0 { e } else { ReadError::Broken { records, reason: e.to_string() } };
+    loop {
+        if !at_end {
+            let room = block.saturating_sub(buf.len()).max(1) as u64;
+            at_end = fill(&mut src, &mut buf, room).map_err(|e| broken(e, consumed, ctx.records))?;
+        }
+        let cut = match memchr::memrchr(b'\n', &buf) {
+            _ if at_end => buf.len(),
+            Some(i) => i + 1,
+            None => {
+                // One line longer than a block: let it grow, up to the whole-source limit.
+                if buf.len() as u64 > MAX_DECOMPRESSED_BYTES {
+                    return Err(broken(ReadError::TooLarge, consumed, ctx.records));
+                }
+                at_end = fill(&mut src, &mut buf, block as u64).map_err(|e| broken(e, consumed, ctx.records))?;
+                continue;
+            }
+        };
+        let text = std::str::from_utf8(&buf[..cut]).map_err(|e| broken(ReadError::NotText(consumed + e.valid_up_to()), consumed, ctx.records))?;
+        let text = if consumed == 0 { text.trim_start_matches('\u{feff}') } else { text };
+        lines += json_lines_from(text, &mut ctx, lines);
+        consumed += cut;
+        buf.drain(..cut);
+        if at_end {
+            return finish(ctx);
+        }
+    }
+}
+
+/// Whether a text's first line (after a byte order mark and blank space) is one whole JSON object:
+/// the sign of JSON lines.
+fn first_line_is_a_document(buf: &[u8]) -> bool {
+    let buf = buf.strip_prefix("\u{feff}".as_bytes()).unwrap_or(buf);
+    let line = match memchr::memchr(b'\n', buf) {
+        Some(i) => &buf[..i],
+        None => return false,
+    };
+    let Ok(line) = std::str::from_utf8(line) else { return false };
+    let line = line.trim();
+    line.starts_with('{') && serde_json::from_str::<IgnoredAny>(line).is_ok()
 }
 
 /// What the reader hands on.
@@ -81,8 +184,12 @@ pub(crate) trait EventSink {
 
 /// Read one source's bytes; the number of records (events, with or without an error) in it.
 pub(crate) fn read(bytes: &[u8], sink: &mut dyn EventSink) -> Result<u64, ReadError> {
-    let bytes = decompress(bytes)?;
-    let text = std::str::from_utf8(&bytes).map_err(|e| ReadError::NotText(e.valid_up_to()))?;
+    read_text(&decompress(bytes)?, sink)
+}
+
+/// Read one source's text (already decompressed).
+fn read_text(bytes: &[u8], sink: &mut dyn EventSink) -> Result<u64, ReadError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| ReadError::NotText(e.valid_up_to()))?;
     let text = text.trim_start_matches('\u{feff}').trim();
     if text.is_empty() {
         return Err(ReadError::NotCloudTrail("empty".into()));
@@ -127,12 +234,19 @@ fn finish(ctx: Ctx<'_>) -> Result<u64, ReadError> {
 }
 
 fn json_lines(text: &str, ctx: &mut Ctx<'_>) {
+    json_lines_from(text, ctx, 0);
+}
+
+/// JSON lines whose first line is line `before + 1` of the source; the number of lines read.
+fn json_lines_from(text: &str, ctx: &mut Ctx<'_>, before: usize) -> usize {
+    let mut count = 0;
     for (i, line) in text.lines().enumerate() {
+        count = i + 1;
         let line = line.trim();
         if line.is_empty() {
             continue;
         }
-        let n = i + 1;
+        let n = before + i + 1;
         let mut de = serde_json::Deserializer::from_str(line);
         let res = Top { ctx, line: Some(n) }.deserialize(&mut de).and_then(|top| de.end().map(|_| top));
         match res {
@@ -140,6 +254,7 @@ fn json_lines(text: &str, ctx: &mut Ctx<'_>) {
             Err(e) => ctx.sink.skipped(format!("line {n}"), format!("not valid JSON: {e}")),
         }
     }
+    count
 }
 
 /// A top-level document that was not a container of records: its fields, raw.
@@ -418,6 +533,88 @@ mod tests {
         let mut c = Collect::default();
         let r = read(text, &mut c);
         (r, c)
+    }
+
+    fn run_stream(bytes: &[u8], block: usize) -> (Result<u64, ReadError>, Collect) {
+        let mut c = Collect::default();
+        let r = read_stream_blocks(&mut &bytes[..], None, &mut c, block);
+        (r, c)
+    }
+
+    fn gz(bytes: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(bytes).unwrap();
+        enc.finish().unwrap()
+    }
+
+    /// JSON lines: events with and without errors, lookup items, a Records document, blank and
+    /// broken lines, a long line, CRLF ends.
+    fn mixed_lines() -> String {
+        let mut text = String::new();
+        for i in 0..40 {
+            let line = match i % 8 {
+                0 => ev(&format!("a{i}"), Some("AccessDenied")).to_string(),
+                1 => ev(&format!("b{i}"), None).to_string(),
+                2 => serde_json::json!({"EventId": format!("l{i}"), "CloudTrailEvent": ev(&format!("c{i}"), Some("AccessDenied")).to_string()}).to_string(),
+                3 => serde_json::json!({"Records": [ev(&format!("r{i}"), Some("UnauthorizedOperation")), ev(&format!("s{i}"), None)]}).to_string(),
+                4 => String::new(),
+                5 => format!("{{\"eventID\": \"broken{i}\""),
+                6 => {
+                    let mut e = ev(&format!("long{i}"), Some("AccessDenied"));
+                    e["requestParameters"] = serde_json::json!({"padding": "x".repeat(3000)});
+                    e.to_string()
+                }
+                _ => format!("{}\r", ev(&format!("d{i}"), Some("AccessDeniedException"))),
+            };
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    }
+
+    #[test]
+    fn streamed_sources_read_as_their_whole_bytes_are() {
+        let lines = mixed_lines();
+        let records = serde_json::json!({"Records": (0..30).map(|i| ev(&format!("e{i}"), (i % 3 == 0).then_some("AccessDenied"))).collect::<Vec<_>>()}).to_string();
+        let no_final_newline = lines.trim_end().to_string();
+        let with_bom = format!("\u{feff}{lines}");
+        let not_cloudtrail = "{\"a\": 1}\n".repeat(200);
+        for text in [&lines, &records, &no_final_newline, &with_bom, &not_cloudtrail] {
+            for bytes in [text.as_bytes().to_vec(), gz(text.as_bytes())] {
+                let (whole, wc) = run(&bytes);
+                for block in [1, 100, 350, 1000, 4096, 1 << 20] {
+                    let (streamed, sc) = run_stream(&bytes, block);
+                    assert_eq!(streamed, whole, "block {block}");
+                    assert_eq!((&sc.events, &sc.skipped), (&wc.events, &wc.skipped), "block {block}");
+                }
+            }
+        }
+        // The line numbers run on across blocks.
+        let (_, c) = run_stream(lines.as_bytes(), 350);
+        assert!(c.skipped.iter().any(|(loc, _)| loc == "line 38"), "{:?}", c.skipped);
+    }
+
+    #[test]
+    fn a_stream_broken_after_some_lines_keeps_them() {
+        let lines = mixed_lines();
+        let whole = gz(lines.as_bytes());
+        // Truncated gzip: read whole, nothing; streamed, the lines before the break.
+        let cut = &whole[..whole.len() * 2 / 3];
+        assert!(matches!(run(cut).0, Err(ReadError::Gzip(_))));
+        let (r, c) = run_stream(cut, 350);
+        let Err(ReadError::Broken { records, reason }) = r else { panic!("{r:?}") };
+        assert!(records > 0 && !c.events.is_empty() && reason.contains("truncated"), "{records} {reason}");
+        // A byte that is not UTF-8 further on: the offset is the source's.
+        let mut bad = lines.clone().into_bytes();
+        let at = lines.len() - 100;
+        bad[at] = 0xff;
+        assert_eq!(run(&bad).0, Err(ReadError::NotText(at)));
+        let (r, _) = run_stream(&bad, 350);
+        let Err(ReadError::Broken { reason, .. }) = r else { panic!("{r:?}") };
+        assert!(reason.contains(&format!("offset {at}")), "{reason}");
+        // Before anything was handed on, the error is the source's own.
+        assert_eq!(run_stream(&bad[..at + 1], 1 << 20).0, Err(ReadError::NotText(at)));
     }
 
     #[test]
