@@ -63,7 +63,7 @@ fn throughput(label: &str, spec: corpus::Spec) {
             best_gz = best_gz.min(s);
             let (s, n) = timed(&files, threads, |f| {
                 let mut t = Triage::new(Options { fold: true });
-                t.read_stream("bench", &mut &f[..], denyctl_triage::gzip_size_hint(f)).unwrap()
+                t.read("bench", f).unwrap()
             });
             assert_eq!(n, c.events);
             best_triage = best_triage.min(s);

@@ -294,7 +294,8 @@ impl Triage {
         Triage { opts, catalog: BuiltinCatalog, memo: denyctl_denial::MessageMemo::default(), groups: HashMap::new(), look_alikes: BTreeMap::new(), summary: Summary::default(), source: String::new() }
     }
 
-    /// Read one source's bytes (a log file, plain or gzip; lookup-events output; JSON lines).
+    /// Read one source's bytes (a log file, plain or gzip; lookup-events output; JSON lines; long
+    /// JSON lines a block at a time once decompressed).
     /// A source that cannot be read is recorded as skipped and its error returned.
     pub fn read(&mut self, source: &str, bytes: &[u8]) -> Result<u64, ReadError> {
         self.source = source.to_string();
@@ -302,12 +303,12 @@ impl Triage {
         self.count_source(source, res)
     }
 
-    /// Read one source from a reader (a file), as [`Triage::read`] reads its bytes, holding at
-    /// most one block of its text ([`crate::STREAM_BLOCK_BYTES`]) when it is long JSON lines.
-    /// `text_size`, when known (a plain file's length, [`crate::gzip_size_hint`]), sizes the buffer.
-    pub fn read_stream(&mut self, source: &str, input: &mut dyn std::io::Read, text_size: Option<u64>) -> Result<u64, ReadError> {
+    /// Read one source from a reader (a file), as [`Triage::read`] reads bytes in memory: at most
+    /// one block of its text ([`crate::STREAM_BLOCK_BYTES`]) held when it is long JSON lines.
+    /// `input_len`, when known (the file's length), sizes the buffer.
+    pub fn read_stream(&mut self, source: &str, input: &mut dyn std::io::Read, input_len: Option<u64>) -> Result<u64, ReadError> {
         self.source = source.to_string();
-        let res = read::read_stream(input, text_size, self);
+        let res = read::read_stream(input, input_len, self);
         self.count_source(source, res)
     }
 

@@ -10,4 +10,4 @@ pub mod query;
 mod read;
 
 pub use group::{fold_resource, normalise_principal, rank, AgentCount, Group, GroupKey, LookAlikeCount, Options, SkippedSource, Summary, Triage};
-pub use read::{decompress, gzip_size_hint, ReadError, MAX_DECOMPRESSED_BYTES, STREAM_BLOCK_BYTES};
+pub use read::{ReadError, MAX_DECOMPRESSED_BYTES, STREAM_BLOCK_BYTES};

@@ -21,8 +21,8 @@ use serde_json::{Map, Value};
 /// lines of any size are read a block at a time instead.
 pub const MAX_DECOMPRESSED_BYTES: u64 = 1 << 30;
 
-/// A source read as a stream ([`read_stream`]) whose text runs past this many bytes is read a
-/// block at a time when it is JSON lines (memory: one block, not the file).
+/// A source whose text runs past this many bytes is read a block at a time when it is JSON lines
+/// (memory: one block, not the file).
 pub const STREAM_BLOCK_BYTES: usize = 64 << 20;
 
 /// Why a whole source could not be read.
@@ -56,8 +56,10 @@ pub enum ReadError {
     },
 }
 
-/// The bytes of a log file, decompressed when they are gzip (detected by the magic number, not the name).
-pub fn decompress(bytes: &[u8]) -> Result<Cow<'_, [u8]>, ReadError> {
+/// The bytes of a log file, decompressed when they are gzip (detected by the magic number, not the
+/// name), whole: the reference the streamed reading is tested against.
+#[cfg(test)]
+fn decompress(bytes: &[u8]) -> Result<Cow<'_, [u8]>, ReadError> {
     if !bytes.starts_with(&[0x1f, 0x8b]) {
         return Ok(Cow::Borrowed(bytes));
     }
@@ -82,27 +84,29 @@ fn gzip_error(e: &std::io::Error, done: u64) -> ReadError {
     }
 }
 
-/// Read one source from a reader (a file), gzip or not, as [`read`] reads its bytes, but holding
-/// at most [`STREAM_BLOCK_BYTES`] of its text when it is JSON lines: a source whose text fits in
-/// one block is read whole; a longer one whose first line is a whole JSON object is read as JSON
-/// lines a block at a time (cut at line ends; line numbers run on across blocks); any other
-/// longer one is read whole up to [`MAX_DECOMPRESSED_BYTES`].
-/// `text_size` is the text's size when known (a plain file's length, gzip's trailer): the buffer
-/// is sized from it, up to a block.
-pub(crate) fn read_stream(input: &mut dyn Read, text_size: Option<u64>, sink: &mut dyn EventSink) -> Result<u64, ReadError> {
-    read_stream_blocks(input, text_size, sink, STREAM_BLOCK_BYTES)
+/// Read one source from a reader (a file), gzip or not, as [`read`] reads bytes in memory;
+/// `input_len` (the file's length, when known) sizes the buffer of a plain file's text.
+pub(crate) fn read_stream(input: &mut dyn Read, input_len: Option<u64>, sink: &mut dyn EventSink) -> Result<u64, ReadError> {
+    read_stream_blocks(input, input_len, None, sink, STREAM_BLOCK_BYTES)
 }
 
 /// The text size a gzip member's trailer gives (ISIZE: the size modulo 2^32), for sizing buffers.
-pub fn gzip_size_hint(bytes: &[u8]) -> Option<u64> {
+fn gzip_size_hint(bytes: &[u8]) -> Option<u64> {
     let at = bytes.len().checked_sub(4)?;
     let t = bytes.get(at..)?;
     bytes.starts_with(&[0x1f, 0x8b]).then(|| u64::from(u32::from_le_bytes([t[0], t[1], t[2], t[3]])))
 }
 
-fn read_stream_blocks(input: &mut dyn Read, text_size: Option<u64>, sink: &mut dyn EventSink, block: usize) -> Result<u64, ReadError> {
+/// The streamed reading, holding at most `block` bytes of text when it is JSON lines: a source
+/// whose text fits in one block is read whole; a longer one whose first line is a whole JSON
+/// object is read as JSON lines a block at a time (cut at line ends; line numbers run on across
+/// blocks); any other longer one is read whole up to [`MAX_DECOMPRESSED_BYTES`]. The text's
+/// buffer is sized, up to a block, from `input_len` when the input is plain and from `gzip_size`
+/// (gzip's trailer) when it is gzip.
+fn read_stream_blocks(input: &mut dyn Read, input_len: Option<u64>, gzip_size: Option<u64>, sink: &mut dyn EventSink, block: usize) -> Result<u64, ReadError> {
     let mut input = std::io::BufReader::new(input);
     let gzip = std::io::BufRead::fill_buf(&mut input).map_err(|e| ReadError::Io(e.to_string()))?.starts_with(&[0x1f, 0x8b]);
+    let text_size = if gzip { gzip_size } else { input_len };
     let mut src: Box<dyn Read + '_> = if gzip { Box::new(flate2::read::MultiGzDecoder::new(input)) } else { Box::new(input) };
     // Out of the stream so far (for gzip's "bytes decompressed before the end").
     let mut out: u64 = 0;
@@ -123,7 +127,7 @@ fn read_stream_blocks(input: &mut dyn Read, text_size: Option<u64>, sink: &mut d
     }
     if !first_line_is_a_document(&buf) {
         let rest = MAX_DECOMPRESSED_BYTES + 1 - buf.len() as u64;
-        if !fill(&mut src, &mut buf, rest)? || buf.len() as u64 > MAX_DECOMPRESSED_BYTES {
+        if !fill(&mut src, &mut buf, rest)? {
             return Err(ReadError::TooLarge);
         }
         return read_text(&buf, sink);
@@ -182,9 +186,10 @@ pub(crate) trait EventSink {
     fn skipped(&mut self, location: String, reason: String);
 }
 
-/// Read one source's bytes; the number of records (events, with or without an error) in it.
+/// Read one source's bytes (streamed: see [`read_stream_blocks`]); the number of records (events,
+/// with or without an error) in it.
 pub(crate) fn read(bytes: &[u8], sink: &mut dyn EventSink) -> Result<u64, ReadError> {
-    read_text(&decompress(bytes)?, sink)
+    read_stream_blocks(&mut &bytes[..], Some(bytes.len() as u64), gzip_size_hint(bytes), sink, STREAM_BLOCK_BYTES)
 }
 
 /// Read one source's text (already decompressed).
@@ -537,7 +542,14 @@ mod tests {
 
     fn run_stream(bytes: &[u8], block: usize) -> (Result<u64, ReadError>, Collect) {
         let mut c = Collect::default();
-        let r = read_stream_blocks(&mut &bytes[..], None, &mut c, block);
+        let r = read_stream_blocks(&mut &bytes[..], None, None, &mut c, block);
+        (r, c)
+    }
+
+    /// The reference: the whole text decompressed, then read.
+    fn run_whole(bytes: &[u8]) -> (Result<u64, ReadError>, Collect) {
+        let mut c = Collect::default();
+        let r = decompress(bytes).and_then(|text| read_text(&text, &mut c));
         (r, c)
     }
 
@@ -582,7 +594,9 @@ mod tests {
         let not_cloudtrail = "{\"a\": 1}\n".repeat(200);
         for text in [&lines, &records, &no_final_newline, &with_bom, &not_cloudtrail] {
             for bytes in [text.as_bytes().to_vec(), gz(text.as_bytes())] {
-                let (whole, wc) = run(&bytes);
+                let (whole, wc) = run_whole(&bytes);
+                let (read, rc) = run(&bytes);
+                assert_eq!((&read, &rc.events, &rc.skipped), (&whole, &wc.events, &wc.skipped));
                 for block in [1, 100, 350, 1000, 4096, 1 << 20] {
                     let (streamed, sc) = run_stream(&bytes, block);
                     assert_eq!(streamed, whole, "block {block}");
@@ -601,7 +615,7 @@ mod tests {
         let whole = gz(lines.as_bytes());
         // Truncated gzip: read whole, nothing; streamed, the lines before the break.
         let cut = &whole[..whole.len() * 2 / 3];
-        assert!(matches!(run(cut).0, Err(ReadError::Gzip(_))));
+        assert!(matches!(run_whole(cut).0, Err(ReadError::Gzip(_))));
         let (r, c) = run_stream(cut, 350);
         let Err(ReadError::Broken { records, reason }) = r else { panic!("{r:?}") };
         assert!(records > 0 && !c.events.is_empty() && reason.contains("truncated"), "{records} {reason}");
@@ -609,7 +623,7 @@ mod tests {
         let mut bad = lines.clone().into_bytes();
         let at = lines.len() - 100;
         bad[at] = 0xff;
-        assert_eq!(run(&bad).0, Err(ReadError::NotText(at)));
+        assert_eq!(run_whole(&bad).0, Err(ReadError::NotText(at)));
         let (r, _) = run_stream(&bad, 350);
         let Err(ReadError::Broken { reason, .. }) = r else { panic!("{r:?}") };
         assert!(reason.contains(&format!("offset {at}")), "{reason}");

@@ -2,7 +2,6 @@
 //! The grouping is `denyctl_triage`'s (pure); this verb finds the sources, reads their bytes, and
 //! renders.
 
-use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -132,21 +131,15 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, t: &mut Triage) {
 /// Files larger than this are read from disk as they are parsed rather than read whole first.
 const STREAM_ABOVE_BYTES: u64 = 8 << 20;
 
-/// One file, streamed: its text (decompressed) is held whole when it is a delivered log file and
-/// a block at a time when it is long JSON lines; the buffer is sized from the file's length or
-/// gzip's trailer.
+/// One file: a delivered log file (well under a MB) is read into memory first; a larger one is
+/// read from disk as it is parsed. Either way its text is held whole when it is a log file and a
+/// block at a time when it is long JSON lines.
 fn read_file(t: &mut Triage, name: &str, path: &Path) -> std::io::Result<()> {
     let len = std::fs::metadata(path)?.len();
     if len > STREAM_ABOVE_BYTES {
-        let mut file = std::fs::File::open(path)?;
-        let mut head = [0u8; 2];
-        let gzip = file.read_exact(&mut head).is_ok() && head == [0x1f, 0x8b];
-        file.rewind()?;
-        let _ = t.read_stream(name, &mut file, (!gzip).then_some(len));
+        let _ = t.read_stream(name, &mut std::fs::File::open(path)?, Some(len));
     } else {
-        let bytes = std::fs::read(path)?;
-        let size = denyctl_triage::gzip_size_hint(&bytes).unwrap_or(bytes.len() as u64);
-        let _ = t.read_stream(name, &mut bytes.as_slice(), Some(size));
+        let _ = t.read(name, &std::fs::read(path)?);
     }
     Ok(())
 }
@@ -208,9 +201,7 @@ fn read_s3(urls: &[(String, String, String)], days: Option<&[String]>, g: &Globa
                         let before = t.summary_counts();
                         match body {
                             Ok(bytes) => {
-                                // Streamed like a file: long JSON lines a block at a time once decompressed.
-                                let size = denyctl_triage::gzip_size_hint(&bytes).unwrap_or(bytes.len() as u64);
-                                let _ = t.read_stream(&name, &mut bytes.as_slice(), Some(size));
+                                let _ = t.read(&name, &bytes);
                             }
                             Err(e) => t.source_skipped(&name, e),
                         }
